@@ -1,0 +1,44 @@
+# rldynamics: what RL training does to the weights of an LLM (AlphaRL; The Path Not Taken).
+# This file only sets up; each stage lives in workflow/rules/<stage>.smk.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    step=r"\d+",
+    rank=r"\d+|full",
+    k=r"\d+|full",
+    pct=r"[0-9.]+",
+    benchmark="|".join(map(re.escape, BENCHMARKS)),
+    model=MODEL_KEY,
+
+
+include: "workflow/rules/models.smk"
+include: "workflow/rules/checkpoints.smk"
+include: "workflow/rules/decompose.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/dynamics.smk"
+include: "workflow/rules/alpharl.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.collect.output.manifest,
+        rules.results.output,
+        rules.recovery.output,
+        rules.dynamics.output.r2,
+        rules.alpharl_table.output,
+        rules.figures.output,

@@ -1,0 +1,3 @@
+from rldynamics.cli import main
+
+raise SystemExit(main())

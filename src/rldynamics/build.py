@@ -1,0 +1,73 @@
+"""Rank-k models (AlphaRL Eq. 3): W(k, λ) = W0 + λ · (‖ΔW‖F / ‖ΔW(k)‖F) · ΔW(k).
+
+``scale="frobenius"`` rescales the truncated update to the whole update's Frobenius norm, as
+the released code does; ``scale="none"`` keeps the truncated update as it is. Tensors that are
+not decomposed keep the base value (``rest="base"``, the released code's choice).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from rldynamics.errors import InputError
+from rldynamics.factors import parse_rank
+from rldynamics.io import ModelWeights, atomic_path, copy_side_files, load_factors
+from rldynamics.io import progress as progress_bar
+
+SCALES = ("frobenius", "none")
+
+
+def rank_k_update(
+    parts: dict[str, torch.Tensor], rank: int | None, scale: str = "frobenius", lam: float = 1.0
+) -> torch.Tensor:
+    """λ · c · Σ_{i≤k} σi ui viᵀ with c = ‖ΔW‖F/‖ΔW(k)‖F (frobenius) or 1 (none)."""
+    if scale not in SCALES:
+        raise InputError(f"scale must be one of {SCALES}, got {scale!r}")
+    available = parts["S"].shape[0]
+    k = available if rank is None else rank
+    if k > available:
+        raise InputError(f"rank {k} asked for, but the factor file holds only {available}")
+    U, S, V = parts["U"][:, :k], parts["S"][:k], parts["V"][:, :k]
+    update = (U * S) @ V.T
+    if scale == "frobenius":
+        # ‖ΔW(k)‖F = sqrt(Σ σi²) since the singular vectors are orthonormal.
+        truncated_norm = torch.linalg.norm(S)
+        factor = parts["fro"] / truncated_norm if truncated_norm > 0 else torch.tensor(0.0)
+        update = update * factor
+    return lam * update
+
+
+def build_model(
+    base_dir: str | Path,
+    factors_path: str | Path,
+    rank: str | int,
+    out: str | Path,
+    scale: str = "frobenius",
+    lam: float = 1.0,
+    progress: bool = True,
+) -> None:
+    """Write an HF model folder: base weights with each decomposed matrix replaced."""
+    k = parse_rank(rank)
+    base = ModelWeights(base_dir)
+    factors, _ = load_factors(factors_path)
+    missing = [p for p in factors if p not in base.files]
+    if missing:
+        raise InputError(f"{factors_path}: parameters not in base {base_dir}: {missing[:3]}")
+    tensors: dict[str, torch.Tensor] = {}
+    for name in progress_bar(base.names(), f"build rank {rank}", not progress):
+        w0 = base.get(name)
+        if name in factors:
+            parts = factors[name]
+            if (parts["U"].shape[0], parts["V"].shape[0]) != tuple(w0.shape):
+                raise InputError(
+                    f"{factors_path}: factors of {name!r} have shape "
+                    f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
+                )
+            w0 = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
+        tensors[name] = w0.contiguous()
+    with atomic_path(out, directory=True) as tmp:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        copy_side_files(base_dir, tmp)

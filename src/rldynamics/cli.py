@@ -1,0 +1,426 @@
+"""The command line: ``rldynamics <subcommand>`` (or ``python -m rldynamics``).
+
+Each Snakemake rule calls one subcommand; each works the same by hand. Expected bad input
+ends with a one-line error naming the file, tensor or key at fault (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from rldynamics import __version__
+from rldynamics.errors import InputError
+
+log = logging.getLogger("rldynamics")
+
+
+def _metrics(pairs: list[str]) -> dict[str, str]:
+    """``BENCH=METRIC`` pairs → {benchmark: primary metric}."""
+    out = {}
+    for pair in pairs:
+        bench, sep, metric = pair.partition("=")
+        if not sep or not bench or not metric:
+            raise InputError(f"--metric wants BENCHMARK=METRIC, got {pair!r}")
+        out[bench] = metric
+    return out
+
+
+def _read_results(path):
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"results table not found: {path}")
+    return pd.read_csv(path, dtype={"k": str, "variant": str})
+
+
+def _add_dataclass_args(parser, cls, prefix: str = "") -> None:
+    for field in dataclasses.fields(cls):
+        parser.add_argument(
+            f"--{prefix}{field.name.replace('_', '-')}",
+            dest=f"{prefix.replace('-', '_')}{field.name}",
+            type=type(field.default),
+            default=field.default,
+            help=f"(default {field.default})",
+        )
+
+
+def _dataclass_from(args, cls, prefix: str = ""):
+    key = prefix.replace("-", "_")
+    return cls(**{f.name: getattr(args, f"{key}{f.name}") for f in dataclasses.fields(cls)})
+
+
+# --- subcommands -------------------------------------------------------------------------
+
+
+def cmd_toy_task(args) -> None:
+    from rldynamics.toy.task import generate_splits, write_jsonl
+
+    train, test = generate_splits(args.digits, args.n_train, args.n_test, args.seed)
+    write_jsonl(Path(args.out_dir) / "train.jsonl", train)
+    write_jsonl(Path(args.out_dir) / "test.jsonl", test)
+    log.info("wrote %d train and %d held-out items to %s", len(train), len(test), args.out_dir)
+
+
+def cmd_toy_base(args) -> None:
+    import torch
+
+    from rldynamics.toy.config import ArchConfig, WarmupConfig
+    from rldynamics.toy.model import greedy_accuracy, train_base
+    from rldynamics.toy.task import read_jsonl
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train = read_jsonl(args.train)
+    arch = _dataclass_from(args, ArchConfig)
+    warmup = _dataclass_from(args, WarmupConfig, "warmup-")
+    losses = train_base(train, args.out, arch, warmup, args.seed)
+    log.info(
+        "warm-up: final loss %.4f after %d steps",
+        losses[-1] if losses else float("nan"),
+        len(losses),
+    )
+    if args.test:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(args.out)
+        tokenizer = AutoTokenizer.from_pretrained(args.out)
+        acc = greedy_accuracy(model, tokenizer, read_jsonl(args.test))
+        log.info("base model greedy held-out accuracy (quick check, not lm-eval): %.3f", acc)
+
+
+def cmd_toy_rl(args) -> None:
+    from rldynamics.toy.config import RLConfig
+    from rldynamics.toy.rl import train_rl
+    from rldynamics.toy.task import read_jsonl
+
+    rl = _dataclass_from(args, RLConfig, "rl-")
+    train_rl(args.base, read_jsonl(args.train), args.out, rl, args.seed, threads=args.threads)
+
+
+def cmd_collect(args) -> None:
+    from rldynamics.collect import collect
+
+    collect(args.source, args.steps, args.out_dir, args.manifest)
+    log.info("collected %d checkpoints into %s", len(args.steps), args.out_dir)
+
+
+def cmd_import_model(args) -> None:
+    from rldynamics.collect import copy_model
+
+    copy_model(args.source, args.out)
+    log.info("model %s → %s", args.source, args.out)
+
+
+def cmd_decompose(args) -> None:
+    from rldynamics.factors import decompose
+
+    meta = decompose(args.base, args.checkpoint, args.rank, args.out, args.pattern)
+    log.info("factors of %s at rank %s → %s", args.checkpoint, meta["rank"], args.out)
+
+
+def cmd_build(args) -> None:
+    from rldynamics.build import build_model
+
+    build_model(args.base, args.factors, args.rank, args.out, args.scale, args.lam)
+    log.info("rank-%s model (scale %s, λ %g) → %s", args.rank, args.scale, args.lam, args.out)
+
+
+def cmd_evaluate(args) -> None:
+    from rldynamics.evaluate import evaluate
+
+    labels = {
+        "run": args.run,
+        "model_kind": args.kind,
+        "step": args.step,
+        "k": args.k,
+        "variant": args.variant,
+    }
+    frame = evaluate(
+        args.model,
+        args.task,
+        args.data,
+        args.out_json,
+        args.out_csv,
+        labels,
+        tokenizer=args.tokenizer,
+        batch_size=args.batch_size,
+        device=args.device,
+        limit=args.limit,
+        seed=args.seed,
+    )
+    for _, row in frame.iterrows():
+        log.info(
+            "%s %s: %s = %.4f (n=%s)", args.kind, args.model, row["metric"], row["value"], row["n"]
+        )
+
+
+def cmd_gather(args) -> None:
+    import pandas as pd
+
+    from rldynamics.io import write_csv
+    from rldynamics.summary import concat_results
+
+    frames = [pd.read_csv(p, dtype={"k": str, "variant": str}) for p in args.inputs]
+    table = concat_results(frames)
+    write_csv(args.out, table)
+    log.info("%d result rows from %d evaluations → %s", len(table), len(frames), args.out)
+
+
+def cmd_recovery(args) -> None:
+    from rldynamics.io import write_csv
+    from rldynamics.summary import recovery_table
+
+    table = recovery_table(_read_results(args.results), _metrics(args.metric), args.final_step)
+    write_csv(args.out, table)
+    for _, row in table[table["benchmark"] == "average"].iterrows():
+        log.info(
+            "rank-%s recovers %.1f %% of the RL gain (average)", row["k"], 100 * row["recovery"]
+        )
+
+
+def cmd_dynamics(args) -> None:
+    from rldynamics.dynamics import aligned_trajectories, load_series, r2_table, save_trajectories
+    from rldynamics.io import write_csv
+    from rldynamics.summary import checkpoint_accuracy
+
+    series = load_series(args.factors, args.steps)
+    trajectories = aligned_trajectories(series, args.form, args.alignment)
+    save_trajectories(args.out_trajectories, trajectories, series.steps, args.form, args.alignment)
+    accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric))
+    table = r2_table(trajectories, series.steps, accuracy)
+    table.insert(0, "alignment", args.alignment)
+    table.insert(0, "form", args.form)
+    write_csv(args.out_r2, table)
+    log.info(
+        "PLS R² over %d modules: mean %.3f, median %.3f",
+        len(table),
+        table["r2"].mean(),
+        table["r2"].median(),
+    )
+
+
+def cmd_alpharl(args) -> None:
+    from rldynamics.alpharl import predict
+    from rldynamics.summary import checkpoint_accuracy
+
+    accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric))
+    info = predict(args.trajectories, accuracy, args.fraction, args.out, args.variant, args.target)
+    log.info(
+        "AlphaRL %s, window %s: predicted update is %.2f× the last window checkpoint's (median)",
+        args.variant,
+        info["window_steps"],
+        info["median_norm_ratio_to_last_window"],
+    )
+
+
+def cmd_alpharl_table(args) -> None:
+    from rldynamics.io import write_csv
+    from rldynamics.summary import alpharl_table
+
+    windows = []
+    for spec in args.window:
+        try:
+            variant, fraction, step = spec.split(":")
+            windows.append((variant, float(fraction), int(step)))
+        except ValueError as err:
+            raise InputError(f"--window wants VARIANT:FRACTION:LAST_STEP, got {spec!r}") from err
+    table = alpharl_table(_read_results(args.results), _metrics(args.metric), windows)
+    write_csv(args.out, table)
+    for _, row in table.iterrows():
+        log.info(
+            "AlphaRL %s window %.0f %%: %.3f vs window checkpoint %.3f vs final %.3f (retention %.1f %%)",
+            row["variant"],
+            100 * row["window_fraction"],
+            row["alpharl"],
+            row["window_checkpoint"],
+            row["full_run"],
+            100 * row["retention"],
+        )
+
+
+def cmd_figures(args) -> None:
+    import pandas as pd
+
+    from rldynamics import figures
+
+    out = Path(args.out_dir)
+    metrics = _metrics(args.metric)
+    results = _read_results(args.results)
+    figures.accuracy_vs_step(results, metrics, out / "accuracy_vs_step", args.run)
+    figures.recovery_vs_k(
+        pd.read_csv(args.recovery, dtype={"k": str}), out / "recovery_vs_k", args.run
+    )
+    figures.r2_histogram(pd.read_csv(args.r2), out / "r2_histogram", args.run)
+    figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
+    log.info("figures → %s", out)
+
+
+def cmd_config_docs(args) -> None:
+    from rldynamics.configdoc import render
+    from rldynamics.io import write_text
+
+    write_text(args.out, render(args.schema))
+    log.info("configuration reference → %s", args.out)
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rldynamics.selection import DEFAULT_PARAM_PATTERN
+    from rldynamics.toy.config import ArchConfig, RLConfig, WarmupConfig
+
+    parser = argparse.ArgumentParser(prog="rldynamics", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rldynamics {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("toy-task", help="write the toy task's train and held-out JSONL")
+    p.add_argument("--digits", type=int, default=2)
+    p.add_argument("--n-train", type=int, default=5000)
+    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_toy_task)
+
+    p = sub.add_parser("toy-base", help="build tokenizer and tiny LM, warm it up, save HF folder")
+    p.add_argument("--train", required=True)
+    p.add_argument("--test", help="held-out JSONL for a quick greedy accuracy in the log")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    _add_dataclass_args(p, ArchConfig)
+    _add_dataclass_args(p, WarmupConfig, "warmup-")
+    p.set_defaults(func=cmd_toy_base)
+
+    p = sub.add_parser("toy-rl", help="GRPO (TRL) on the toy base model, saving checkpoints")
+    p.add_argument("--base", required=True)
+    p.add_argument("--train", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    _add_dataclass_args(p, RLConfig, "rl-")
+    p.set_defaults(func=cmd_toy_rl)
+
+    p = sub.add_parser("collect", help="lay out checkpoint-<N> folders as step-<N> + manifest")
+    p.add_argument("--source", required=True)
+    p.add_argument("--steps", type=int, nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--manifest", required=True)
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("import-model", help="take an HF model folder's weights and side files")
+    p.add_argument("--source", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser("decompose", help="top-k singular factors of ΔW per decomposed matrix")
+    p.add_argument("--base", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--rank", required=True, help="positive integer or 'full'")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pattern", default=DEFAULT_PARAM_PATTERN, help="regex of parameter names")
+    p.set_defaults(func=cmd_decompose)
+
+    p = sub.add_parser("build", help="rank-k model W0 + λ·c·ΔW(k) as an HF folder")
+    p.add_argument("--base", required=True)
+    p.add_argument("--factors", required=True)
+    p.add_argument("--rank", required=True, help="positive integer or 'full'")
+    p.add_argument("--scale", choices=["frobenius", "none"], default="frobenius")
+    p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("evaluate", help="score a model folder on an lm-eval task YAML")
+    p.add_argument("--model", required=True)
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the model folder)")
+    p.add_argument("--task", required=True, help="lm-eval task YAML")
+    p.add_argument("--data", help="local data file for the task's test split")
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--kind", required=True, help="base, checkpoint, rank-k or alpharl")
+    p.add_argument("--step", type=int, default=0)
+    p.add_argument("--k", default=None)
+    p.add_argument("--variant", default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("gather", help="concatenate per-evaluation tidy CSVs into one table")
+    p.add_argument("--out", required=True)
+    p.add_argument("inputs", nargs="+")
+    p.set_defaults(func=cmd_gather)
+
+    metric_help = "BENCHMARK=METRIC, the primary metric of each benchmark (repeat)"
+    p = sub.add_parser("recovery", help="rank-k recovery of the RL gain")
+    p.add_argument("--results", required=True)
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--final-step", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_recovery)
+
+    p = sub.add_parser("dynamics", help="rank-1 trajectories and their PLS R² per module")
+    p.add_argument("--factors", nargs="+", required=True)
+    p.add_argument("--steps", type=int, nargs="+", required=True)
+    p.add_argument("--results", required=True)
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--form", choices=["paper", "official-code", "u"], default="paper")
+    p.add_argument("--alignment", choices=["backward", "forward"], default="backward")
+    p.add_argument("--out-trajectories", required=True)
+    p.add_argument("--out-r2", required=True)
+    p.set_defaults(func=cmd_dynamics)
+
+    p = sub.add_parser("alpharl", help="predict the rank-1 update from an early window")
+    p.add_argument("--trajectories", required=True)
+    p.add_argument("--results", required=True)
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--fraction", type=float, required=True)
+    p.add_argument("--variant", default="paper")
+    p.add_argument("--target", type=float, default=1.0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_alpharl)
+
+    p = sub.add_parser("alpharl-table", help="AlphaRL against the window and the full run")
+    p.add_argument("--results", required=True)
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--window", action="append", required=True, help="VARIANT:FRACTION:LAST_STEP")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_alpharl_table)
+
+    p = sub.add_parser("figures", help="draw the figures from the tables")
+    p.add_argument("--results", required=True)
+    p.add_argument("--recovery", required=True)
+    p.add_argument("--r2", required=True)
+    p.add_argument("--alpharl", required=True)
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--run", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
+    p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    p.add_argument("--out", default="config/README.md")
+    p.set_defaults(func=cmd_config_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except InputError as err:
+        print(f"rldynamics {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

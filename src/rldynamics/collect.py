@@ -1,0 +1,85 @@
+"""Lay out an RL checkpoint series as ``<out>/step-<N>/`` with a checksum manifest.
+
+A source is a folder holding one HF model folder per checkpoint, named the way trainers name
+them: ``checkpoint-<N>`` (TRL / transformers) or ``step-<N>``. Only safetensors weights and the
+model's side files are taken; optimizer states and pickles are left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from rldynamics.errors import InputError
+from rldynamics.io import MODEL_SIDE_FILES, ModelWeights, atomic_path, sha256_file, write_csv
+
+STEP_FOLDER = re.compile(r"^(?:checkpoint|step)-(\d+)$")
+
+
+def find_checkpoints(source: str | Path) -> dict[int, Path]:
+    """{step: folder} of every checkpoint folder directly under ``source``."""
+    source = Path(source)
+    if not source.is_dir():
+        raise InputError(f"checkpoint source folder not found: {source}")
+    found: dict[int, Path] = {}
+    for child in sorted(source.iterdir()):
+        match = STEP_FOLDER.match(child.name)
+        if match and child.is_dir():
+            step = int(match.group(1))
+            if step in found:
+                raise InputError(f"{source}: step {step} appears twice ({found[step]}, {child})")
+            found[step] = child
+    if not found:
+        raise InputError(f"{source}: no checkpoint-<N> or step-<N> folders")
+    return found
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def collect(source: str | Path, steps: list[int], out_dir: str | Path, manifest: str | Path):
+    """Copy (hard-link where possible) the wanted steps and write the manifest."""
+    available = find_checkpoints(source)
+    missing = [s for s in steps if s not in available]
+    if missing:
+        raise InputError(
+            f"{source}: no checkpoint for steps {missing}; found {sorted(available)[:10]}"
+        )
+    if sorted(set(steps)) != list(steps):
+        raise InputError(f"checkpoint steps must be strictly increasing, got {steps}")
+    rows = []
+    for step in steps:
+        target = Path(out_dir) / f"step-{step}"
+        weights = copy_model(available[step], target)
+        for path in weights.weight_files():
+            rows.append(
+                {
+                    "step": step,
+                    "path": str(target),
+                    "file": path.name,
+                    "sha256": sha256_file(path),
+                    "source": str(available[step]),
+                }
+            )
+    write_csv(manifest, pd.DataFrame(rows))
+
+
+def copy_model(source: str | Path, target: str | Path) -> ModelWeights:
+    """Hard-link (or copy) an HF model folder's safetensors weights and side files."""
+    source = Path(source)
+    names = [p.name for p in ModelWeights(source).weight_files()]
+    if (source / "model.safetensors.index.json").exists():
+        names.append("model.safetensors.index.json")
+    names += [n for n in MODEL_SIDE_FILES if (source / n).exists()]
+    with atomic_path(target, directory=True) as tmp:
+        for name in names:
+            _link_or_copy(source / name, tmp / name)
+    return ModelWeights(target)

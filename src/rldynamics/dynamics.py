@@ -1,0 +1,178 @@
+"""Rank-1 trajectories over RL checkpoints and their linearity (AlphaRL §4, App. E).
+
+Per decomposed module, the checkpoint at step t gives one vector:
+- ``paper``: x_t = ‖ΔW_t‖F · u1(t)
+- ``official-code``: x_t = σ1(t) · u1(t)
+- ``u``: x_t = u1(t)
+Signs are aligned along the series (``backward`` from the last checkpoint, as the released
+code does, or ``forward`` from the first, which needs no future checkpoint); v1 flips with u1.
+
+Linearity: standardize X (T × d), one-component PLS, then OLS of the accuracy y on the first
+PLS score z1; R² of that fit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.cross_decomposition import PLSRegression
+
+from rldynamics.errors import InputError
+from rldynamics.io import load_factors, save_tensors
+
+TRAJECTORY_FORMS = ("paper", "official-code", "u")
+ALIGNMENTS = ("backward", "forward")
+
+
+def align_signs(U: torch.Tensor, direction: str = "backward") -> torch.Tensor:
+    """Signs (±1, one per row of U [T, m]) that make consecutive rows agree (cos ≥ 0)."""
+    if direction not in ALIGNMENTS:
+        raise InputError(f"sign alignment must be one of {ALIGNMENTS}, got {direction!r}")
+    T = U.shape[0]
+    signs = torch.ones(T, dtype=U.dtype)
+    order = range(T - 2, -1, -1) if direction == "backward" else range(1, T)
+    for t in order:
+        ref = t + 1 if direction == "backward" else t - 1
+        if torch.dot(U[t], U[ref] * signs[ref]) < 0:
+            signs[t] = -1
+    return signs
+
+
+def trajectory(U1: torch.Tensor, S1: torch.Tensor, fro: torch.Tensor, form: str) -> torch.Tensor:
+    """Rows x_t of one module's trajectory, before sign alignment."""
+    if form == "paper":
+        return U1 * fro[:, None]
+    if form == "official-code":
+        return U1 * S1[:, None]
+    if form == "u":
+        return U1.clone()
+    raise InputError(f"trajectory form must be one of {TRAJECTORY_FORMS}, got {form!r}")
+
+
+@dataclass
+class Series:
+    """Top singular triplet of every module at every step, stacked over steps."""
+
+    steps: list[int]
+    U1: dict[str, torch.Tensor]  # [T, m]
+    V1: dict[str, torch.Tensor]  # [T, n]
+    S1: dict[str, torch.Tensor]  # [T]
+    fro: dict[str, torch.Tensor]  # [T]
+
+
+def load_series(factor_files: list[str | Path], steps: list[int]) -> Series:
+    """Stack the top triplet of each module from one factor file per step (any order in)."""
+    if len(factor_files) != len(steps):
+        raise InputError(f"{len(factor_files)} factor files for {len(steps)} steps")
+    if len(set(steps)) != len(steps):
+        raise InputError(f"duplicate steps in the series: {sorted(steps)}")
+    order = sorted(range(len(steps)), key=lambda i: steps[i])
+    per_step = [load_factors(factor_files[i])[0] for i in order]
+    modules = list(per_step[0])
+    for i, factors in zip(order, per_step):
+        if set(factors) != set(modules):
+            raise InputError(f"{factor_files[i]}: its modules differ from {factor_files[order[0]]}")
+    return Series(
+        steps=[steps[i] for i in order],
+        U1={m: torch.stack([f[m]["U"][:, 0] for f in per_step]) for m in modules},
+        V1={m: torch.stack([f[m]["V"][:, 0] for f in per_step]) for m in modules},
+        S1={m: torch.stack([f[m]["S"][0] for f in per_step]) for m in modules},
+        fro={m: torch.stack([f[m]["fro"].reshape(()) for f in per_step]) for m in modules},
+    )
+
+
+def aligned_trajectories(series: Series, form: str, alignment: str):
+    """{module: (X [T, m], V [T, n])} with signs aligned along the steps."""
+    out = {}
+    for module, U1 in series.U1.items():
+        signs = align_signs(U1, alignment)
+        X = trajectory(U1, series.S1[module], series.fro[module], form) * signs[:, None]
+        out[module] = (X, series.V1[module] * signs[:, None])
+    return out
+
+
+@dataclass
+class LinearFit:
+    """One-component PLS of X on y, then OLS y = a·z1 + b."""
+
+    pls: PLSRegression
+    a: float
+    b: float
+    r2: float
+
+    def predict_x(self, y_target: float) -> np.ndarray:
+        """Invert the fit: z* = (y* − b)/a, x̂ = PLS⁻¹(z*) = x̄ + z*·(loading ⊙ σx)."""
+        if self.a == 0 or not np.isfinite(self.a):
+            raise InputError("the linear fit has zero slope: no trajectory point reaches y*")
+        z_star = (y_target - self.b) / self.a
+        return self.pls.inverse_transform(np.array([[z_star]]))[0]
+
+
+def fit_linear(X: np.ndarray, y: np.ndarray, name: str = "module") -> LinearFit:
+    """Fit a module's trajectory rows X [T, d] against accuracies y [T] (T ≥ 2, y not constant)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.shape[0] != y.shape[0]:
+        raise InputError(f"{name}: {X.shape[0]} trajectory points but {y.shape[0]} accuracies")
+    if X.shape[0] < 2:
+        raise InputError(f"{name}: a linear fit needs at least two checkpoints, got {X.shape[0]}")
+    if np.ptp(y) == 0:
+        raise InputError(f"{name}: the accuracies are constant over the checkpoints ({y[0]})")
+    pls = PLSRegression(n_components=1, scale=True).fit(X, y)
+    z = pls.transform(X)[:, 0]
+    a, b = np.polyfit(z, y, 1) if np.ptp(z) > 0 else (0.0, float(y.mean()))
+    residual = y - (a * z + b)
+    r2 = 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+    return LinearFit(pls=pls, a=float(a), b=float(b), r2=r2)
+
+
+def module_kind(name: str) -> tuple[int | None, str]:
+    """(layer index, projection type) parsed from a parameter name, for tables and figures."""
+    layer = re.search(r"layers\.(\d+)\.", name)
+    proj = re.search(r"\.(\w+_proj)\.", name)
+    return (int(layer.group(1)) if layer else None, proj.group(1) if proj else name)
+
+
+def r2_table(trajectories: dict, steps: list[int], accuracy: dict[int, float]) -> pd.DataFrame:
+    """In-sample PLS R² of every module's trajectory against accuracy."""
+    missing = [s for s in steps if s not in accuracy]
+    if missing:
+        raise InputError(f"no accuracy for checkpoint steps {missing}")
+    y = np.array([accuracy[s] for s in steps])
+    rows = []
+    for module, (X, _) in trajectories.items():
+        layer, proj = module_kind(module)
+        fit = fit_linear(X.numpy(), y, module)
+        rows.append({"module": module, "layer": layer, "type": proj, "r2": fit.r2, "T": len(steps)})
+    return pd.DataFrame(rows)
+
+
+def save_trajectories(path, trajectories: dict, steps: list[int], form: str, alignment: str):
+    tensors = {}
+    for module, (X, V) in trajectories.items():
+        tensors[f"{module}.x"], tensors[f"{module}.v"] = X, V
+    tensors["steps"] = torch.tensor(steps, dtype=torch.int64)
+    save_tensors(path, tensors, {"form": form, "alignment": alignment, "steps": steps})
+
+
+def load_trajectories(path) -> tuple[dict, list[int], dict]:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"trajectory file not found: {path}")
+    out: dict[str, list] = {}
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+        steps = handle.get_tensor("steps").tolist()
+        for key in handle.keys():
+            if key == "steps":
+                continue
+            module, _, part = key.rpartition(".")
+            out.setdefault(module, [None, None])[0 if part == "x" else 1] = handle.get_tensor(key)
+    return {m: (x, v) for m, (x, v) in out.items()}, steps, meta

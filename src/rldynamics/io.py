@@ -1,0 +1,194 @@
+"""Files in and out: atomic writes, streaming tensor reads from HF model folders, tables.
+
+Every output is written under a temporary name beside its final path and renamed into place
+only when complete, so an interrupted job never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from rldynamics.errors import InputError
+
+# Files of an HF model folder that are not weights and travel unchanged into derived models.
+MODEL_SIDE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it onto ``final`` if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if directory and final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(path: str | Path, frame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
+    """Write a safetensors file atomically; metadata values are stored as strings."""
+    meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelWeights:
+    """Read-only, tensor-by-tensor access to the safetensors weights of an HF model folder.
+
+    Accepts a single ``model.safetensors`` or sharded files with an index. Tensors are read one
+    at a time, so memory stays bounded by the largest tensor, not by the model.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"model folder not found: {self.folder}")
+        index = self.folder / "model.safetensors.index.json"
+        single = self.folder / "model.safetensors"
+        if index.exists():
+            try:
+                weight_map = json.loads(index.read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError) as err:
+                raise InputError(f"{index}: not a safetensors index ({err})") from err
+            self.files = {name: self.folder / fname for name, fname in weight_map.items()}
+        elif single.exists():
+            self.files = {name: single for name in self._keys(single)}
+        else:
+            found = sorted(p.name for p in self.folder.glob("*.safetensors"))
+            if not found:
+                raise InputError(
+                    f"{self.folder}: no model.safetensors (nor an index of shards); "
+                    "only safetensors weights are read, never pickled files"
+                )
+            self.files = {}
+            for fname in found:
+                for name in self._keys(self.folder / fname):
+                    self.files[name] = self.folder / fname
+
+    @staticmethod
+    def _keys(path: Path) -> list[str]:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                return list(handle.keys())
+        except Exception as err:  # safetensors raises several types for corrupt headers
+            raise InputError(f"{path}: cannot read safetensors header ({err})") from err
+
+    def names(self) -> list[str]:
+        return list(self.files)
+
+    def get(self, name: str) -> torch.Tensor:
+        if name not in self.files:
+            raise InputError(f"{self.folder}: tensor {name!r} is missing")
+        path = self.files[name]
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                return handle.get_tensor(name)
+        except Exception as err:
+            raise InputError(f"{path}: cannot read tensor {name!r} ({err})") from err
+
+    def weight_files(self) -> list[Path]:
+        return sorted(set(self.files.values()))
+
+
+def copy_side_files(source: str | Path, target: str | Path) -> None:
+    """Copy config, generation config and tokenizer files of a model folder (not weights)."""
+    for name in MODEL_SIDE_FILES:
+        src = Path(source) / name
+        if src.exists():
+            shutil.copy2(src, Path(target) / name)
+
+
+def load_factors(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """Read a factor file into {param: {"U", "S", "V", "fro"}} and its metadata."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"factor file not found: {path}")
+    factors: dict[str, dict[str, torch.Tensor]] = {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+            for key in handle.keys():
+                param, _, part = key.rpartition(".")
+                factors.setdefault(param, {})[part] = handle.get_tensor(key)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"{path}: cannot read factor file ({err})") from err
+    for param, parts in factors.items():
+        missing = {"U", "S", "V", "fro"} - set(parts)
+        if missing:
+            raise InputError(f"{path}: {param} lacks {sorted(missing)}")
+    return factors, {k: _maybe_json(v) for k, v in meta.items()}
+
+
+def _maybe_json(value: str):
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        return value
+
+
+def progress(iterable, desc: str, disable: bool = False, **kwargs):
+    """A tqdm progress bar; redrawn every 10 s when the output is a log file, not a terminal."""
+    import sys
+
+    from tqdm import tqdm
+
+    interval = 0.1 if sys.stderr.isatty() else 10.0
+    return tqdm(iterable, desc=desc, disable=disable, mininterval=interval, **kwargs)

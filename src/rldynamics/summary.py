@@ -1,0 +1,123 @@
+"""Tables derived from the tidy results: model accuracies, rank-k recovery, AlphaRL retention.
+
+Every derived number keeps the sample count behind it, and the ``variant`` column says which
+reading of the method produced it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from rldynamics.errors import InputError
+from rldynamics.evaluate import RESULT_COLUMNS
+
+
+def concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    table = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    missing = set(RESULT_COLUMNS) - set(table.columns)
+    if missing:
+        raise InputError(f"results lack columns {sorted(missing)}")
+    return table[RESULT_COLUMNS].sort_values(
+        ["model_kind", "step", "k", "variant", "benchmark", "metric"], na_position="first"
+    )
+
+
+def primary(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
+    """Rows of each benchmark's primary metric only (``metrics``: benchmark → metric)."""
+    keep = table["benchmark"].map(metrics) == table["metric"]
+    return table[keep]
+
+
+def average_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
+    """Mean primary metric over benchmarks per model: columns model_kind, step, k, variant, avg."""
+    rows = primary(table, metrics)
+    keys = ["model_kind", "step", "k", "variant"]
+    return (
+        rows.groupby(keys, dropna=False)
+        .agg(value=("value", "mean"), n=("n", "sum"), benchmarks=("benchmark", "nunique"))
+        .reset_index()
+    )
+
+
+def checkpoint_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> dict[int, float]:
+    """Average accuracy of every evaluated RL checkpoint, by step."""
+    avg = average_accuracy(table, metrics)
+    ckpt = avg[avg["model_kind"] == "checkpoint"]
+    if ckpt.empty:
+        raise InputError("the results table holds no RL checkpoint")
+    return {int(s): float(v) for s, v in zip(ckpt["step"], ckpt["value"])}
+
+
+def recovery_table(table: pd.DataFrame, metrics: dict[str, str], final_step: int) -> pd.DataFrame:
+    """recovery(k) = (acc(W(k)) − acc(W0)) / (acc(W_final) − acc(W0)), per benchmark and averaged."""
+    rows = primary(table, metrics)
+    out = []
+    for benchmark, group in list(rows.groupby("benchmark")) + [("average", None)]:
+        if group is None:
+            group = average_accuracy(table, metrics).assign(benchmark="average")
+        base = group[group["model_kind"] == "base"]["value"]
+        full = group[(group["model_kind"] == "checkpoint") & (group["step"] == final_step)]
+        if base.empty or full.empty:
+            raise InputError(f"recovery needs the base and the final checkpoint ({benchmark})")
+        gain = float(full["value"].iloc[0]) - float(base.iloc[0])
+        ranked = group[(group["model_kind"] == "rank-k") & (group["step"] == final_step)]
+        for _, row in ranked.iterrows():
+            out.append(
+                {
+                    "benchmark": benchmark,
+                    "k": row["k"],
+                    "variant": row["variant"],
+                    "accuracy": row["value"],
+                    "base_accuracy": float(base.iloc[0]),
+                    "rl_accuracy": float(full["value"].iloc[0]),
+                    "recovery": (row["value"] - float(base.iloc[0])) / gain
+                    if gain
+                    else float("nan"),
+                    "n": row["n"],
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def alpharl_table(
+    table: pd.DataFrame, metrics: dict[str, str], windows: list[tuple[str, float, int]]
+) -> pd.DataFrame:
+    """Paper Table 3 form: per window, the window's last checkpoint, the prediction, the full run.
+
+    ``windows``: (variant, window fraction, last window step) of each AlphaRL model, which is
+    labelled model_kind ``alpharl``, that variant and that step. Retention is the predicted
+    model's average accuracy over the full run's.
+    """
+    avg = average_accuracy(table, metrics)
+    ckpt = avg[avg["model_kind"] == "checkpoint"].set_index("step")["value"]
+    base = avg[avg["model_kind"] == "base"]["value"]
+    final_step = int(ckpt.index.max())
+    final = float(ckpt.loc[final_step])
+    out = []
+    for variant, fraction, last_step in windows:
+        pred = avg[
+            (avg["model_kind"] == "alpharl")
+            & (avg["variant"] == variant)
+            & (avg["step"] == last_step)
+        ]
+        if pred.empty:
+            raise InputError(f"no evaluation of the AlphaRL model {variant} at step {last_step}")
+        value = float(pred["value"].iloc[0])
+        out.append(
+            {
+                "variant": variant,
+                "window_fraction": fraction,
+                "window_last_step": last_step,
+                "base": float(base.iloc[0]) if len(base) else float("nan"),
+                "window_checkpoint": float(ckpt.loc[last_step]),
+                "alpharl": value,
+                "full_run": final,
+                "final_step": final_step,
+                "retention": value / final if final else float("nan"),
+                "window_retention": float(ckpt.loc[last_step]) / final if final else float("nan"),
+                "speedup": final_step / last_step,
+                "retained_96": value >= 0.96 * final,
+                "n": int(pred["n"].iloc[0]),
+            }
+        )
+    return pd.DataFrame(out)

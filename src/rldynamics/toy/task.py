@@ -1,0 +1,71 @@
+"""A verifiable task: n-digit addition with one exact answer.
+
+Besides the right answer, each item carries a systematic wrong one: the sum with every carry
+dropped (digit-wise addition mod 10). The supervised warm-up mixes the two so that the base
+model is partly right and RL has a real choice to reinforce.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from rldynamics.errors import InputError
+from rldynamics.io import atomic_path
+
+
+def carry_dropped_sum(a: int, b: int) -> int:
+    """Digit-wise sum mod 10, i.e. addition that forgets every carry."""
+    result, place = 0, 1
+    while a or b:
+        result += ((a % 10 + b % 10) % 10) * place
+        a, b, place = a // 10, b // 10, place * 10
+    return result
+
+
+def make_item(a: int, b: int) -> dict:
+    return {
+        "question": f"{a}+{b}=",
+        "answer": str(a + b),
+        "carry_dropped": str(carry_dropped_sum(a, b)),
+    }
+
+
+def generate_splits(digits: int, n_train: int, n_test: int, seed: int) -> tuple[list, list]:
+    """Disjoint train and held-out test items, drawn without replacement from all pairs."""
+    if digits < 1:
+        raise InputError(f"toy.task.digits must be ≥ 1, got {digits}")
+    top = 10**digits
+    n_pairs = top * top
+    if n_train + n_test > n_pairs:
+        raise InputError(
+            f"toy.task: n_train + n_test = {n_train + n_test} exceeds the {n_pairs} distinct "
+            f"{digits}-digit pairs"
+        )
+    rng = random.Random(seed)
+    codes = rng.sample(range(n_pairs), n_train + n_test)
+    items = [make_item(code // top, code % top) for code in codes]
+    return items[:n_train], items[n_train:]
+
+
+def write_jsonl(path: str | Path, items: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(item) + "\n" for item in items))
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    items = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({err})") from err
+        for field in ("question", "answer"):
+            if field not in item:
+                raise InputError(f"{path}:{lineno}: missing field {field!r}")
+        items.append(item)
+    return items

@@ -1,0 +1,86 @@
+"""The whole pipeline on a reduced toy world, through the snakemake command, in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+REDUCED = {
+    "run": "ci",
+    "seed": 7,
+    "toy": {
+        "task": {"digits": 2, "n_train": 2000, "n_test": 40},
+        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1},
+        "warmup": {"steps": 150, "lr": 0.003, "batch_size": 32, "wrong_fraction": 0.6},
+        "rl": {"steps": 8, "save_every": 2, "batch_size": 16, "lr": 1.0e-4},
+    },
+    "decompose": {"rank": 2},
+    "rank_models": {"ranks": [1, "full"]},
+    "evaluate": {"batch_size": 40},
+    "alpharl": {"windows": [0.5]},
+}
+
+
+def snakemake(workdir, *args):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pipeline")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_results_table_holds_every_model_kind(finished_run):
+    table = pd.read_csv(finished_run / "results/ci/tables/results.csv", dtype={"k": str})
+    assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k", "alpharl"}
+    acc = table[table["metric"] == "exact_match"]
+    assert acc["value"].between(0, 1).all()
+    assert (acc["n"] == 40).all()
+    assert sorted(acc[acc["model_kind"] == "checkpoint"]["step"]) == [2, 4, 6, 8]
+    assert set(acc[acc["model_kind"] == "rank-k"]["k"]) == {"1", "full"}
+
+
+def test_derived_tables_and_figures_exist(finished_run):
+    out = finished_run / "results/ci"
+    recovery = pd.read_csv(out / "tables/recovery.csv", dtype={"k": str})
+    assert {"1", "full"} <= set(recovery["k"])
+    r2 = pd.read_csv(out / "tables/dynamics_r2.csv")
+    assert len(r2) == 7 and r2["r2"].between(0, 1 + 1e-9).all()
+    alpharl = pd.read_csv(out / "tables/alpharl.csv")
+    assert list(alpharl["window_last_step"]) == [4]
+    for name in ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]:
+        for ext in ("png", "pdf"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    manifest = pd.read_csv(out / "checkpoints/manifest.csv")
+    assert list(manifest["step"]) == [2, 4, 6, 8] and manifest["sha256"].str.len().eq(64).all()
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    proc = snakemake(finished_run, "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        ["snakemake", "--lint", "-s", str(REPO / "Snakefile"), "--directory", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -1,0 +1,56 @@
+import pandas as pd
+import pytest
+
+from rldynamics.summary import alpharl_table, checkpoint_accuracy, recovery_table
+
+
+def row(kind, step, value, k="", variant="", bench="b1", metric="acc"):
+    return dict(
+        run="r",
+        model_kind=kind,
+        step=step,
+        k=k,
+        variant=variant,
+        benchmark=bench,
+        metric=metric,
+        value=value,
+        n=100,
+        stderr=0.01,
+    )
+
+
+TABLE = pd.DataFrame(
+    [
+        row("base", 0, 0.2),
+        row("base", 0, 0.4, bench="b2"),
+        row("checkpoint", 10, 0.5),
+        row("checkpoint", 10, 0.5, bench="b2"),
+        row("checkpoint", 20, 0.6),
+        row("checkpoint", 20, 0.8, bench="b2"),
+        row("checkpoint", 20, 0.99, bench="b2", metric="other"),
+        row("rank-k", 20, 0.5, k="1", variant="frobenius"),
+        row("rank-k", 20, 0.7, k="1", variant="frobenius", bench="b2"),
+        row("alpharl", 10, 0.58, k="1", variant="paper"),
+        row("alpharl", 10, 0.78, k="1", variant="paper", bench="b2"),
+    ]
+)
+METRICS = {"b1": "acc", "b2": "acc"}
+
+
+def test_recovery_per_benchmark_and_average():
+    rec = recovery_table(TABLE, METRICS, 20).set_index("benchmark")
+    assert rec.loc["b1", "recovery"] == pytest.approx((0.5 - 0.2) / (0.6 - 0.2))
+    assert rec.loc["b2", "recovery"] == pytest.approx((0.7 - 0.4) / (0.8 - 0.4))
+    assert rec.loc["average", "recovery"] == pytest.approx((0.6 - 0.3) / (0.7 - 0.3))
+
+
+def test_checkpoint_accuracy_averages_primary_metrics():
+    assert checkpoint_accuracy(TABLE, METRICS) == pytest.approx({10: 0.5, 20: 0.7})
+
+
+def test_alpharl_table_retention_and_speedup():
+    out = alpharl_table(TABLE, METRICS, [("paper", 0.5, 10)]).iloc[0]
+    assert out["alpharl"] == pytest.approx(0.68)
+    assert out["retention"] == pytest.approx(0.68 / 0.7)
+    assert out["speedup"] == pytest.approx(2.0)
+    assert bool(out["retained_96"]) is True

@@ -1,0 +1,48 @@
+# The RL checkpoint series: run by the toy world (TRL GRPO), or found in a local trainer
+# output folder; collected as results/<run>/checkpoints/step-<N>/ with a checksum manifest.
+
+
+if config["checkpoints"]["source"] == "toy":
+
+    rule toy_rl:
+        input:
+            base=f"{RESULTS}/models/base",
+            train=rules.toy_task.output.train,
+        output:
+            directory(f"{RESULTS}/rl"),
+        log:
+            f"{RESULTS}/logs/toy_rl.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/toy_rl.tsv"
+        conda:
+            ENV
+        threads: 2
+        params:
+            rl=TOY["rl"],
+            seed=config["seed"],
+        shell:
+            "rldynamics toy-rl --base {input.base} --train {input.train}"
+            " --out {output} --seed {params.seed} --threads {threads}"
+            " --rl-steps {params.rl[steps]} --rl-save-every {params.rl[save_every]}"
+            " --rl-lr {params.rl[lr]} --rl-batch-size {params.rl[batch_size]}"
+            " --rl-num-generations {params.rl[num_generations]}"
+            " --rl-temperature {params.rl[temperature]}"
+            " --rl-max-completion-length {params.rl[max_completion_length]}"
+            " --rl-loss-type {params.rl[loss_type]} > {log} 2>&1"
+
+
+rule collect:
+    input:
+        source=checkpoint_source(),
+    output:
+        manifest=f"{RESULTS}/checkpoints/manifest.csv",
+        steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
+    log:
+        f"{RESULTS}/logs/collect.log",
+    conda:
+        ENV
+    params:
+        steps=" ".join(map(str, STEPS)),
+    shell:
+        "rldynamics collect --source {input.source:q} --steps {params.steps}"
+        " --out-dir $(dirname {output.manifest}) --manifest {output.manifest} > {log} 2>&1"

@@ -1,0 +1,64 @@
+# The base model W0: built by the toy world, or taken from a local HF folder.
+
+
+rule toy_task:
+    output:
+        train=f"{RESULTS}/data/train.jsonl",
+        test=f"{RESULTS}/data/test.jsonl",
+    log:
+        f"{RESULTS}/logs/toy_task.log",
+    conda:
+        ENV
+    params:
+        task=TOY["task"],
+        seed=config["seed"],
+    shell:
+        "rldynamics toy-task --digits {params.task[digits]} --n-train {params.task[n_train]}"
+        " --n-test {params.task[n_test]} --seed {params.seed}"
+        " --out-dir $(dirname {output.train}) > {log} 2>&1"
+
+
+if config["base"]["source"] == "toy":
+
+    rule toy_base:
+        input:
+            train=rules.toy_task.output.train,
+            test=rules.toy_task.output.test,
+        output:
+            directory(f"{RESULTS}/models/base"),
+        log:
+            f"{RESULTS}/logs/toy_base.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/toy_base.tsv"
+        conda:
+            ENV
+        threads: 2
+        params:
+            model=TOY["model"],
+            warmup=TOY["warmup"],
+            seed=config["seed"],
+        shell:
+            "rldynamics toy-base --train {input.train} --test {input.test}"
+            " --out {output} --seed {params.seed} --threads {threads}"
+            " --hidden-size {params.model[hidden_size]}"
+            " --intermediate-size {params.model[intermediate_size]}"
+            " --num-layers {params.model[num_layers]} --num-heads {params.model[num_heads]}"
+            " --num-kv-heads {params.model[num_kv_heads]}"
+            " --max-positions {params.model[max_positions]}"
+            " --warmup-steps {params.warmup[steps]} --warmup-lr {params.warmup[lr]}"
+            " --warmup-batch-size {params.warmup[batch_size]}"
+            " --warmup-wrong-fraction {params.warmup[wrong_fraction]} > {log} 2>&1"
+
+else:
+
+    rule local_base:
+        output:
+            directory(f"{RESULTS}/models/base"),
+        log:
+            f"{RESULTS}/logs/local_base.log",
+        conda:
+            ENV
+        params:
+            source=config["base"]["path"],
+        shell:
+            "rldynamics import-model --source {params.source:q} --out {output} > {log} 2>&1"
