@@ -233,7 +233,7 @@ def cmd_alpharl_table(args) -> None:
     write_csv(args.out, table)
     for _, row in table.iterrows():
         log.info(
-            "AlphaRL %s window %.0f %%: %.3f vs window checkpoint %.3f vs final %.3f (retention %.1f %%)",
+            "AlphaRL %s window %.0f %%: %.3f; window end %.3f; final %.3f (retention %.1f %%)",
             row["variant"],
             100 * row["window_fraction"],
             row["alpharl"],

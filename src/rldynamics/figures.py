@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from rldynamics.io import atomic_path  # noqa: E402
 from rldynamics.summary import average_accuracy  # noqa: E402
@@ -64,8 +65,15 @@ def recovery_vs_k(recovery: pd.DataFrame, stem, run: str) -> None:
 def r2_histogram(r2: pd.DataFrame, stem, run: str) -> None:
     """Distribution of the in-sample PLS R² of rank-1 trajectories over modules."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    for proj, group in r2.groupby("type"):
-        ax.hist(group["r2"], bins=20, range=(0, 1), alpha=0.5, label=proj)
+    groups = list(r2.groupby("type"))
+    ax.hist(
+        [g["r2"] for _, g in groups],
+        bins=20,
+        range=(0, 1),
+        stacked=True,
+        label=[name for name, _ in groups],
+    )
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.axvline(r2["r2"].mean(), color="k", ls="--", label=f"mean {r2['r2'].mean():.3f}")
     ax.set_xlabel("PLS R² of the rank-1 trajectory against accuracy")
     ax.set_ylabel("modules")
@@ -87,6 +95,7 @@ def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
         0.96 * alpharl["full_run"].iloc[0], color="grey", ls=":", lw=0.8, label="96 % of final"
     )
     ax.axhline(alpharl["base"].iloc[0], color="grey", ls="-.", label="base model")
+    ax.set_xticks(sorted(100 * alpharl["window_fraction"].unique()))
     ax.set_xlabel("window (% of RL steps)")
     ax.set_ylabel("accuracy (mean over benchmarks)")
     ax.set_title(f"{run}: AlphaRL extrapolation from an early window")

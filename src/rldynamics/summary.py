@@ -49,7 +49,7 @@ def checkpoint_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> dict[in
 
 
 def recovery_table(table: pd.DataFrame, metrics: dict[str, str], final_step: int) -> pd.DataFrame:
-    """recovery(k) = (acc(W(k)) − acc(W0)) / (acc(W_final) − acc(W0)), per benchmark and averaged."""
+    """recovery(k) = (acc(W(k)) − acc(W0)) / (acc(W_final) − acc(W0)), per benchmark and mean."""
     rows = primary(table, metrics)
     out = []
     for benchmark, group in list(rows.groupby("benchmark")) + [("average", None)]:
