@@ -51,3 +51,13 @@ def test_fit_needs_two_points_and_varying_accuracy():
         fit_linear(np.ones((1, 3)), np.ones(1), "m")
     with pytest.raises(InputError, match="constant"):
         fit_linear(np.random.default_rng(0).normal(size=(4, 3)), np.full(4, 0.5), "m")
+
+
+def test_r2_table_marks_constant_accuracy_as_undefined():
+    from rldynamics.dynamics import r2_table
+
+    X = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    table = r2_table(
+        {"model.layers.0.mlp.up_proj.weight": (X, X)}, [1, 2, 3, 4], dict.fromkeys(range(1, 5), 0.0)
+    )
+    assert table["r2"].isna().all() and table["type"].iloc[0] == "up_proj"

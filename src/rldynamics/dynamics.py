@@ -13,6 +13,7 @@ PLS score z1; R² of that fit.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from sklearn.cross_decomposition import PLSRegression
 
 from rldynamics.errors import InputError
 from rldynamics.io import load_factors, save_tensors
+
+log = logging.getLogger(__name__)
 
 TRAJECTORY_FORMS = ("paper", "official-code", "u")
 ALIGNMENTS = ("backward", "forward")
@@ -144,11 +147,14 @@ def r2_table(trajectories: dict, steps: list[int], accuracy: dict[int, float]) -
     if missing:
         raise InputError(f"no accuracy for checkpoint steps {missing}")
     y = np.array([accuracy[s] for s in steps])
+    if np.ptp(y) == 0:
+        # R² is undefined, not an input error: the table says so instead of stopping the run.
+        log.warning("accuracy is %s at every checkpoint: R² is undefined (NaN)", y[0])
     rows = []
     for module, (X, _) in trajectories.items():
         layer, proj = module_kind(module)
-        fit = fit_linear(X.numpy(), y, module)
-        rows.append({"module": module, "layer": layer, "type": proj, "r2": fit.r2, "T": len(steps)})
+        r2 = fit_linear(X.numpy(), y, module).r2 if np.ptp(y) > 0 else float("nan")
+        rows.append({"module": module, "layer": layer, "type": proj, "r2": r2, "T": len(steps)})
     return pd.DataFrame(rows)
 
 
