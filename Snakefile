@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The toy world is the default; a --configfile given on the command line replaces it whole
+# (Snakemake would otherwise merge the two, e.g. adding the toy benchmark to a real run).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -21,7 +25,7 @@ wildcard_constraints:
     k=r"\d+|full",
     pct=r"[0-9.]+",
     benchmark="|".join(map(re.escape, BENCHMARKS)),
-    model=MODEL_KEY,
+    chunk=CHUNK_KEY,
 
 
 include: "workflow/rules/models.smk"
@@ -36,7 +40,7 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        rules.collect.output.manifest,
+        MANIFEST,
         rules.results.output,
         rules.recovery.output,
         rules.dynamics.output.r2,

@@ -68,3 +68,39 @@ def test_every_config_key_is_in_the_reference():
 
     for key in keys(load("config/config.yaml")):
         assert f"`{key}`" in doc, key
+
+
+def test_paper_dapo_config_dry_runs_with_all_six_benchmarks(tmp_path):
+    import os
+    import subprocess
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    proc = subprocess.run(
+        [
+            "snakemake",
+            "-n",
+            "-p",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config/paper/dapo-qwen3-8b.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    scoring = [line for line in out.splitlines() if "rldynamics evaluate" in line]
+    benchmarks = ["aime24", "aime25", "math500", "minerva_math", "gpqa_diamond", "gsm8k"]
+    # 4 models per job: 28 base/checkpoint models, 31 rank-k models, 5 AlphaRL models.
+    assert len(scoring) == 7 + 8 + 2
+    for command in scoring:
+        for name in benchmarks:
+            assert f'"name": "{name}"' in command
+    assert "toy_task" not in out and "toy_rl" not in out
+    assert out.count("rldynamics download") == 28  # planned, not run
+    assert not any(tmp_path.glob("results/*/models"))

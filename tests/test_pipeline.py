@@ -50,11 +50,16 @@ def finished_run(tmp_path_factory):
 def test_results_table_holds_every_model_kind(finished_run):
     table = pd.read_csv(finished_run / "results/ci/tables/results.csv", dtype={"k": str})
     assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k", "alpharl"}
-    acc = table[table["metric"] == "exact_match"]
+    acc = table[table["metric"] == "acc"]
     assert acc["value"].between(0, 1).all()
     assert (acc["n"] == 40).all()
     assert sorted(acc[acc["model_kind"] == "checkpoint"]["step"]) == [2, 4, 6, 8, 10, 12]
     assert set(acc[acc["model_kind"] == "rank-k"]["k"]) == {"1", "full"}
+
+
+def test_no_model_folder_is_written_for_derived_models(finished_run):
+    models = finished_run / "results/ci/models"
+    assert [p.name for p in models.iterdir()] == ["base"]
 
 
 def test_derived_tables_and_figures_exist(finished_run):

@@ -40,6 +40,31 @@ def rank_k_update(
     return lam * update
 
 
+def rank_k_weights(
+    base: ModelWeights,
+    factors_path: str | Path,
+    rank: str | int,
+    scale: str = "frobenius",
+    lam: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """The decomposed matrices of W(k, λ), in the base's dtype, read tensor by tensor."""
+    k = parse_rank(rank)
+    factors, _ = load_factors(factors_path)
+    missing = [p for p in factors if p not in base.files]
+    if missing:
+        raise InputError(f"{factors_path}: parameters not in base {base.folder}: {missing[:3]}")
+    weights = {}
+    for name, parts in factors.items():
+        w0 = base.get(name)
+        if (parts["U"].shape[0], parts["V"].shape[0]) != tuple(w0.shape):
+            raise InputError(
+                f"{factors_path}: factors of {name!r} have shape "
+                f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
+            )
+        weights[name] = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
+    return weights
+
+
 def build_model(
     base_dir: str | Path,
     factors_path: str | Path,
@@ -50,24 +75,12 @@ def build_model(
     progress: bool = True,
 ) -> None:
     """Write an HF model folder: base weights with each decomposed matrix replaced."""
-    k = parse_rank(rank)
     base = ModelWeights(base_dir)
-    factors, _ = load_factors(factors_path)
-    missing = [p for p in factors if p not in base.files]
-    if missing:
-        raise InputError(f"{factors_path}: parameters not in base {base_dir}: {missing[:3]}")
-    tensors: dict[str, torch.Tensor] = {}
-    for name in progress_bar(base.names(), f"build rank {rank}", not progress):
-        w0 = base.get(name)
-        if name in factors:
-            parts = factors[name]
-            if (parts["U"].shape[0], parts["V"].shape[0]) != tuple(w0.shape):
-                raise InputError(
-                    f"{factors_path}: factors of {name!r} have shape "
-                    f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
-                )
-            w0 = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
-        tensors[name] = w0.contiguous()
+    replaced = rank_k_weights(base, factors_path, rank, scale, lam)
+    tensors = {
+        name: (replaced[name] if name in replaced else base.get(name)).contiguous()
+        for name in progress_bar(base.names(), f"build rank {rank}", not progress)
+    }
     with atomic_path(out, directory=True) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         copy_side_files(base_dir, tmp)

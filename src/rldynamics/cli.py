@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 from pathlib import Path
@@ -109,11 +110,31 @@ def cmd_collect(args) -> None:
     log.info("collected %d checkpoints into %s", len(args.steps), args.out_dir)
 
 
+def cmd_manifest(args) -> None:
+    from rldynamics.collect import STEP_FOLDER, write_manifest
+
+    folders = {}
+    for folder in map(Path, args.folders):
+        match = STEP_FOLDER.match(folder.name)
+        if not match:
+            raise InputError(f"{folder}: not a step-<N> or checkpoint-<N> folder")
+        folders[int(match.group(1))] = folder
+    write_manifest(folders, args.out)
+    log.info("manifest of %d checkpoints → %s", len(folders), args.out)
+
+
 def cmd_import_model(args) -> None:
     from rldynamics.collect import copy_model
 
     copy_model(args.source, args.out)
     log.info("model %s → %s", args.source, args.out)
+
+
+def cmd_download(args) -> None:
+    from rldynamics.sources import download
+
+    download(args.repo, args.revision, args.out)
+    log.info("%s@%s → %s", args.repo, args.revision, args.out)
 
 
 def cmd_decompose(args) -> None:
@@ -130,33 +151,42 @@ def cmd_build(args) -> None:
     log.info("rank-%s model (scale %s, λ %g) → %s", args.rank, args.scale, args.lam, args.out)
 
 
-def cmd_evaluate(args) -> None:
-    from rldynamics.evaluate import evaluate
+def _read_spec(text: str) -> dict:
+    """A scoring spec: inline JSON or the path of a JSON file."""
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        return json.loads(Path(text).read_text())
+    except FileNotFoundError as err:
+        raise InputError(f"scoring spec file not found: {text}") from err
+    except json.JSONDecodeError as err:
+        raise InputError(f"scoring spec is not valid JSON ({err})") from err
 
-    labels = {
-        "run": args.run,
-        "model_kind": args.kind,
-        "step": args.step,
-        "k": args.k,
-        "variant": args.variant,
-    }
-    frame = evaluate(
-        args.model,
-        args.task,
-        args.data,
-        args.out_json,
-        args.out_csv,
-        labels,
-        tokenizer=args.tokenizer,
-        batch_size=args.batch_size,
-        device=args.device,
-        limit=args.limit,
-        seed=args.seed,
-    )
-    for _, row in frame.iterrows():
-        log.info(
-            "%s %s: %s = %.4f (n=%s)", args.kind, args.model, row["metric"], row["value"], row["n"]
-        )
+
+def cmd_evaluate(args) -> None:
+    from rldynamics.evaluate import score_models
+
+    if args.spec:
+        spec = _read_spec(args.spec)
+    elif args.model and args.task:
+        # One model folder on one task, with the task's own sampling settings.
+        spec = {
+            "run": args.run,
+            "base": args.base or args.model,
+            "benchmarks": [{"name": Path(args.task).stem, "task": args.task, "data": args.data}],
+            "models": [{"key": args.model, "folder": args.model, "model_kind": args.kind}],
+            "batch_size": args.batch_size,
+            "device": args.device,
+            "limit": args.limit,
+            "seed": args.seed,
+        }
+    else:
+        raise InputError("evaluate needs --spec, or --model and --task")
+    missing = [key for key in ("base", "benchmarks", "models") if key not in spec]
+    if missing:
+        raise InputError(f"scoring spec lacks {missing}")
+    table = score_models(spec, args.out_csv, args.out_json)
+    log.info("%d result rows for %d models → %s", len(table), len(spec["models"]), args.out_csv)
 
 
 def cmd_gather(args) -> None:
@@ -313,10 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.set_defaults(func=cmd_collect)
 
+    p = sub.add_parser("manifest", help="checksum manifest of collected step-<N> folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("folders", nargs="+")
+    p.set_defaults(func=cmd_manifest)
+
     p = sub.add_parser("import-model", help="take an HF model folder's weights and side files")
     p.add_argument("--source", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser("download", help="fetch an HF Hub model (safetensors only) as a folder")
+    p.add_argument("--repo", required=True)
+    p.add_argument("--revision", default="main")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("decompose", help="top-k singular factors of ΔW per decomposed matrix")
     p.add_argument("--base", required=True)
@@ -335,22 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("evaluate", help="score a model folder on an lm-eval task YAML")
-    p.add_argument("--model", required=True)
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the model folder)")
-    p.add_argument("--task", required=True, help="lm-eval task YAML")
-    p.add_argument("--data", help="local data file for the task's test split")
-    p.add_argument("--out-json", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--run", required=True)
-    p.add_argument("--kind", required=True, help="base, checkpoint, rank-k or alpharl")
-    p.add_argument("--step", type=int, default=0)
-    p.add_argument("--k", default=None)
-    p.add_argument("--variant", default=None)
+    p = sub.add_parser("evaluate", help="score models with lm-eval (several per process)")
+    p.add_argument("--spec", help="scoring spec: JSON text or a JSON file (see evaluate.py)")
+    p.add_argument("--model", help="without --spec: one model folder")
+    p.add_argument("--base", help="without --spec: the folder the model is loaded from first")
+    p.add_argument("--task", help="without --spec: an lm-eval task YAML")
+    p.add_argument("--data", help="without --spec: local data file of the task's test split")
+    p.add_argument("--run", default="by-hand")
+    p.add_argument("--kind", default="checkpoint")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-json", required=True)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("gather", help="concatenate per-evaluation tidy CSVs into one table")

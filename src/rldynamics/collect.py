@@ -55,18 +55,23 @@ def collect(source: str | Path, steps: list[int], out_dir: str | Path, manifest:
         )
     if sorted(set(steps)) != list(steps):
         raise InputError(f"checkpoint steps must be strictly increasing, got {steps}")
-    rows = []
     for step in steps:
-        target = Path(out_dir) / f"step-{step}"
-        weights = copy_model(available[step], target)
-        for path in weights.weight_files():
+        copy_model(available[step], Path(out_dir) / f"step-{step}")
+    write_manifest({s: Path(out_dir) / f"step-{s}" for s in steps}, manifest, available)
+
+
+def write_manifest(folders: dict[int, Path], manifest, sources: dict | None = None) -> None:
+    """One row per weight file of every step: step, path, file, sha256, source."""
+    rows = []
+    for step, folder in sorted(folders.items()):
+        for path in ModelWeights(folder).weight_files():
             rows.append(
                 {
                     "step": step,
-                    "path": str(target),
+                    "path": str(folder),
                     "file": path.name,
                     "sha256": sha256_file(path),
-                    "source": str(available[step]),
+                    "source": str((sources or {}).get(step, folder)),
                 }
             )
     write_csv(manifest, pd.DataFrame(rows))

@@ -1,19 +1,33 @@
-"""Benchmark scoring through lm-eval: a task YAML kept in the repository, a local model folder.
+"""Benchmark scoring through lm-eval, several models per process, no model folder written.
 
-The task YAML is read with lm-eval's own loader; the pipeline only points its dataset at the
-run's data file, so a benchmark is data (a YAML and a JSONL), not code.
+A benchmark is an lm-eval task YAML kept in ``workflow/tasks/`` (prompt, answer form,
+grading hooks); the pipeline only points it at its data and sets the sampling. A *scoring
+job* loads lm-eval, the tokenizer and the base model once, then scores a list of models:
+
+- a model folder (base, RL checkpoint): its tensors are copied into the loaded model;
+- a factor file (rank-k model, AlphaRL prediction): W0 + the rank-k update is formed in memory.
+
+With the ``hf`` backend nothing is written to disk. With ``vllm`` (GPU clusters) each derived
+model is written to a temporary folder that is removed as soon as it is scored.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from rldynamics.errors import InputError
-from rldynamics.io import atomic_path, write_csv
+from rldynamics.grading import pass_ks
+from rldynamics.io import ModelWeights, atomic_path, write_csv
+
+log = logging.getLogger(__name__)
 
 # One tidy row per measurement; every table of results uses these columns.
 RESULT_COLUMNS = [
@@ -21,6 +35,7 @@ RESULT_COLUMNS = [
     "model_kind",
     "step",
     "k",
+    "lam",
     "variant",
     "benchmark",
     "metric",
@@ -28,10 +43,24 @@ RESULT_COLUMNS = [
     "n",
     "stderr",
 ]
+LABELS = ("run", "model_kind", "step", "k", "lam", "variant")
+BACKENDS = ("hf", "vllm")
 
 
-def task_config(task_yaml: str | Path, data: str | Path | None) -> dict:
-    """The task's config dict, with its test data file set to ``data`` when given."""
+# --- task configs ----------------------------------------------------------------------------
+
+
+def task_config(
+    task_yaml: str | Path,
+    data: str | Path | None = None,
+    dataset: dict | None = None,
+    generation: dict | None = None,
+) -> dict:
+    """The task's config dict with its data source and sampling set from the run's config.
+
+    ``data``: a local JSON/JSONL file for the test split. ``dataset``: an HF dataset
+    {path, name, revision, split}. ``generation``: {temperature, top_p, n, max_new_tokens}.
+    """
     from lm_eval.tasks._yaml_loader import load_yaml
 
     task_yaml = Path(task_yaml)
@@ -42,49 +71,123 @@ def task_config(task_yaml: str | Path, data: str | Path | None) -> dict:
         data = Path(data)
         if not data.exists():
             raise InputError(f"benchmark data file not found: {data} (task {task_yaml})")
+        config["dataset_path"] = "json"
+        config.pop("dataset_name", None)
         split = config.get("test_split", "test")
-        config.setdefault("dataset_kwargs", {})["data_files"] = {split: str(data.resolve())}
+        config["dataset_kwargs"] = {"data_files": {split: str(data.resolve())}}
+    elif dataset:
+        config["dataset_path"] = dataset["path"]
+        if dataset.get("name"):
+            config["dataset_name"] = dataset["name"]
+        config["dataset_kwargs"] = {"revision": dataset["revision"]}
+        if dataset.get("split"):
+            config["test_split"] = dataset["split"]
+    # Without settings from the run, the YAML's own sampling is kept, made explicit so that
+    # the declared metrics always match what the grading hook reports.
+    apply_generation(config, generation or yaml_generation(config))
     return config
 
 
-def run_lm_eval(
-    model_dir: str | Path,
-    task_yaml: str | Path,
-    data: str | Path | None,
-    tokenizer: str | Path | None = None,
-    batch_size: int = 64,
-    device: str = "cpu",
-    limit: int | None = None,
-    seed: int = 0,
-) -> dict:
-    """Score one model folder on one benchmark; returns lm-eval's results dict."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
+def yaml_generation(config: dict) -> dict:
+    """The sampling settings a task YAML states (greedy and one sample unless it says more)."""
+    kwargs = config.get("generation_kwargs") or {}
+    sampled = kwargs.get("do_sample", False)
+    return {
+        "n": int(config.get("repeats", 1)),
+        "temperature": float(kwargs.get("temperature", 1.0)) if sampled else 0.0,
+        "top_p": float(kwargs.get("top_p", 1.0)),
+        "max_new_tokens": int(kwargs.get("max_gen_toks", 256)),
+    }
 
-    config = task_config(task_yaml, data)
-    results = simple_evaluate(
-        model="hf",
-        model_args={
-            "pretrained": str(model_dir),
-            "tokenizer": str(tokenizer or model_dir),
-            "dtype": "float32",
-        },
-        tasks=[config],
-        task_manager=TaskManager(include_defaults=False),
-        batch_size=batch_size,
-        device=device,
-        limit=limit,
-        log_samples=False,
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-    )
-    if results is None:
-        raise RuntimeError("lm-eval returned no results")
-    return results
+
+def apply_generation(config: dict, generation: dict) -> None:
+    """Sampling settings: n samples per item (``repeats``), temperature, top_p, max tokens."""
+    n = int(generation["n"])
+    temperature = float(generation["temperature"])
+    kwargs = dict(config.get("generation_kwargs") or {})
+    kwargs["do_sample"] = temperature > 0
+    if temperature > 0:
+        kwargs["temperature"] = temperature
+        kwargs["top_p"] = float(generation.get("top_p", 1.0))
+    else:
+        kwargs.pop("temperature", None)
+        kwargs.pop("top_p", None)
+    kwargs["max_gen_toks"] = int(generation["max_new_tokens"])
+    config["generation_kwargs"] = kwargs
+    config["repeats"] = n
+    config["filter_list"] = [{"name": "samples", "filter": [{"function": "take_first_k", "k": n}]}]
+    metrics = ["acc"] + [f"pass@{k}" for k in pass_ks(n)]
+    config["metric_list"] = [
+        {"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics
+    ]
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class ModelLoader:
+    """One live model whose weights are swapped in place for each model of a scoring job."""
+
+    def __init__(self, base_dir: str | Path, device: str = "cpu", dtype: str = "auto"):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.base_dir = Path(base_dir)
+        self.base = ModelWeights(base_dir)
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            str(base_dir), dtype=torch_dtype, trust_remote_code=False
+        ).to(device)
+        self.model.eval()
+        self.params = dict(self.model.named_parameters())
+        self._changed: set[str] = set()
+
+    def _assign(self, tensors: dict) -> None:
+        import torch
+
+        with torch.no_grad():
+            for name, value in tensors.items():
+                if name not in self.params:
+                    if name == "lm_head.weight" and self.model.config.tie_word_embeddings:
+                        continue  # tied to the embeddings, already assigned
+                    raise InputError(f"tensor {name!r} is not a parameter of {self.base_dir}")
+                target = self.params[name]
+                if tuple(target.shape) != tuple(value.shape):
+                    raise InputError(
+                        f"tensor {name!r}: shape {tuple(value.shape)}, model has "
+                        f"{tuple(target.shape)}"
+                    )
+                target.copy_(value.to(target.dtype))
+                self._changed.add(name)
+
+    def reset(self) -> None:
+        """Back to the base weights (only the tensors a previous model changed)."""
+        self._assign({name: self.base.get(name) for name in sorted(self._changed)})
+        self._changed.clear()
+
+    def load(self, spec: dict) -> None:
+        """Make the live model the one ``spec`` describes (folder, or base + factor file)."""
+        from rldynamics.build import rank_k_weights
+
+        self.reset()
+        if spec.get("folder"):
+            if Path(spec["folder"]).resolve() == self.base_dir.resolve():
+                return
+            weights = ModelWeights(spec["folder"])
+            self._assign({name: weights.get(name) for name in weights.names()})
+        else:
+            self._assign(
+                rank_k_weights(
+                    self.base,
+                    spec["factors"],
+                    spec["rank"],
+                    spec.get("scale", "frobenius"),
+                    float(spec.get("lam", 1.0)),
+                )
+            )
+
+
+# --- scoring -----------------------------------------------------------------------------------
 
 
 def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
@@ -95,10 +198,10 @@ def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
         # Only the task's declared metrics (lm-eval also reports e.g. sample_len).
         declared = set(results.get("higher_is_better", {}).get(task, {}))
         for key, value in metrics.items():
-            name, _, _filter = key.partition(",")
+            name, _, filter_name = key.partition(",")
             if name not in declared or not isinstance(value, int | float):
                 continue
-            stderr = metrics.get(f"{name}_stderr,{_filter}")
+            stderr = metrics.get(f"{name}_stderr,{filter_name}")
             rows.append(
                 {
                     **labels,
@@ -112,31 +215,115 @@ def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def evaluate(
-    model_dir: str | Path,
-    task_yaml: str | Path,
-    data: str | Path | None,
-    out_json: str | Path,
-    out_csv: str | Path,
-    labels: dict,
-    tokenizer: str | Path | None = None,
-    batch_size: int = 64,
-    device: str = "cpu",
-    limit: int | None = None,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Score a model, keep lm-eval's JSON, and write the tidy rows."""
+def _task_configs(spec: dict) -> list[dict]:
+    configs = []
+    for bench in spec["benchmarks"]:
+        config = task_config(
+            bench["task"], bench.get("data"), bench.get("dataset"), spec.get("generation")
+        )
+        config["task"] = bench["name"]
+        configs.append(config)
+    return configs
+
+
+def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.DataFrame:
+    """Score every model of ``spec`` on every benchmark; write tidy rows and lm-eval's JSON."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    backend = spec.get("backend", "hf")
+    if backend not in BACKENDS:
+        raise InputError(f"evaluate.backend must be one of {BACKENDS}, got {backend!r}")
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
     from lm_eval.utils import handle_non_serializable
 
-    results = run_lm_eval(model_dir, task_yaml, data, tokenizer, batch_size, device, limit, seed)
-    keep = {
-        k: results[k]
-        for k in ("results", "n-samples", "configs", "versions", "higher_is_better")
-        if k in results
-    }
-    keep["model_dir"] = str(model_dir)
+    configs = _task_configs(spec)
+    seed = int(spec.get("seed", 0))
+    common = dict(
+        task_manager=TaskManager(include_defaults=False),
+        limit=spec.get("limit"),
+        log_samples=bool(spec.get("log_samples", False)),
+        apply_chat_template=bool(spec.get("chat_template", False)),
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+    loader = lm = None
+    if backend == "hf":
+        from lm_eval.models.huggingface import HFLM
+
+        loader = ModelLoader(spec["base"], spec.get("device", "cpu"), spec.get("dtype", "auto"))
+        tokenizer = spec.get("tokenizer") or spec["base"]
+        lm = HFLM(
+            pretrained=loader.model,
+            tokenizer=_load_tokenizer(tokenizer),
+            batch_size=spec.get("batch_size", 64),
+        )
+    frames, raw = [], {}
+    for model in spec["models"]:
+        labels = {k: model.get(k) for k in LABELS}
+        labels["run"] = spec.get("run")
+        log.info("scoring %s", model["key"])
+        if backend == "hf":
+            loader.load(model)
+            results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
+        else:
+            results = _score_vllm(spec, model, configs, common, simple_evaluate)
+        if results is None:
+            raise RuntimeError(f"lm-eval returned no results for {model['key']}")
+        frame = tidy_rows(results, labels)
+        for _, row in frame.iterrows():
+            log.info(
+                "  %s %s = %.4f (n=%s)", row["benchmark"], row["metric"], row["value"], row["n"]
+            )
+        frames.append(frame)
+        keep = ("results", "n-samples", "configs", "versions", "higher_is_better", "samples")
+        raw[model["key"]] = {k: results[k] for k in keep if k in results}
     with atomic_path(out_json) as tmp:
-        tmp.write_text(json.dumps(keep, indent=2, default=handle_non_serializable))
-    frame = tidy_rows(results, labels)
-    write_csv(out_csv, frame)
-    return frame
+        tmp.write_text(json.dumps(raw, indent=1, default=handle_non_serializable))
+    table = pd.concat(frames, ignore_index=True)
+    write_csv(out_csv, table)
+    return table
+
+
+def _load_tokenizer(folder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+
+
+def _score_vllm(spec, model, configs, common, simple_evaluate):
+    """vLLM reads folders: a derived model lives in a temporary folder only while it is scored."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        raise InputError("evaluate.backend is 'vllm' but vllm is not installed") from err
+    from rldynamics.build import build_model
+
+    scratch = None
+    folder = model.get("folder")
+    if not folder:
+        scratch = Path(tempfile.mkdtemp(prefix="rldynamics-model-"))
+        folder = scratch / "model"
+        build_model(
+            spec["base"],
+            model["factors"],
+            model["rank"],
+            folder,
+            model.get("scale", "frobenius"),
+            float(model.get("lam", 1.0)),
+        )
+    try:
+        args = {
+            "pretrained": str(folder),
+            "tokenizer": spec.get("tokenizer") or spec["base"],
+            "dtype": "auto",
+            "seed": int(spec.get("seed", 0)),
+        }
+        return simple_evaluate(
+            model="vllm", model_args=args, tasks=copy.deepcopy(configs), **common
+        )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)

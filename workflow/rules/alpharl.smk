@@ -1,4 +1,5 @@
-# AlphaRL: extrapolate the rank-1 update from an early window, build and score the model.
+# AlphaRL: extrapolate the rank-1 update from an early window; the model W0 + ΔŴ is built
+# in memory and scored with the others (evaluate.smk).
 
 
 rule alpharl_predict:
@@ -19,22 +20,6 @@ rule alpharl_predict:
         "rldynamics alpharl --trajectories {input.trajectories} --results {input.results}"
         " {params.metrics} --fraction {params.fraction} --variant {wildcards.variant}"
         " --target {params.target} --out {output} > {log} 2>&1"
-
-
-rule alpharl_build:
-    input:
-        base=f"{RESULTS}/models/base",
-        factors=rules.alpharl_predict.output,
-    output:
-        directory(f"{RESULTS}/models/alpharl-{{variant}}/window-{{pct}}"),
-    log:
-        f"{RESULTS}/logs/build/alpharl-{{variant}}/window-{{pct}}.log",
-    conda:
-        ENV
-    shell:
-        # The prediction is a rank-1 update at its own scale: add it to W0 as it is.
-        "rldynamics build --base {input.base} --factors {input.factors} --rank 1"
-        " --scale none --lam 1 --out {output} > {log} 2>&1"
 
 
 rule alpharl_table:

@@ -1,5 +1,6 @@
-# The RL checkpoint series: run by the toy world (TRL GRPO), or found in a local trainer
-# output folder; collected as results/<run>/checkpoints/step-<N>/ with a checksum manifest.
+# The RL checkpoint series: run by the toy world (TRL GRPO), found in a local trainer output
+# folder, or downloaded from the Hub; laid out as results/<run>/checkpoints/step-<N>/ with a
+# checksum manifest.
 
 
 if config["checkpoints"]["source"] == "toy":
@@ -31,18 +32,48 @@ if config["checkpoints"]["source"] == "toy":
             " --rl-loss-type {params.rl[loss_type]} > {log} 2>&1"
 
 
-rule collect:
-    input:
-        source=checkpoint_source(),
-    output:
-        manifest=f"{RESULTS}/checkpoints/manifest.csv",
-        steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
-    log:
-        f"{RESULTS}/logs/collect.log",
-    conda:
-        ENV
-    params:
-        steps=" ".join(map(str, STEPS)),
-    shell:
-        "rldynamics collect --source {input.source:q} --steps {params.steps}"
-        " --out-dir $(dirname {output.manifest}) --manifest {output.manifest} > {log} 2>&1"
+if config["checkpoints"]["source"] == "hf":
+
+    rule hf_checkpoint:
+        output:
+            directory(f"{RESULTS}/checkpoints/step-{{step}}"),
+        log:
+            f"{RESULTS}/logs/download/step-{{step}}.log",
+        conda:
+            ENV
+        params:
+            repo=lambda w: config["checkpoints"]["repo"].format(step=w.step),
+            revision=config["checkpoints"]["revision"],
+        shell:
+            "rldynamics download --repo {params.repo:q} --revision {params.revision:q}"
+            " --out {output} > {log} 2>&1"
+
+    rule manifest:
+        input:
+            [f"{RESULTS}/checkpoints/step-{s}" for s in STEPS],
+        output:
+            MANIFEST,
+        log:
+            f"{RESULTS}/logs/manifest.log",
+        conda:
+            ENV
+        shell:
+            "rldynamics manifest --out {output} {input} > {log} 2>&1"
+
+else:
+
+    rule collect:
+        input:
+            source=checkpoint_source(),
+        output:
+            manifest=MANIFEST,
+            steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
+        log:
+            f"{RESULTS}/logs/collect.log",
+        conda:
+            ENV
+        params:
+            steps=" ".join(map(str, STEPS)),
+        shell:
+            "rldynamics collect --source {input.source:q} --steps {params.steps}"
+            " --out-dir $(dirname {output.manifest}) --manifest {output.manifest} > {log} 2>&1"

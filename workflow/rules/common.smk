@@ -2,6 +2,7 @@
 # series, the list of evaluated models and the labels of each. Runs when the DAG is built
 # (also inside every cluster job), so it does only cheap work: no tensors, no heavy imports.
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -31,6 +32,13 @@ if config["base"]["source"] == "local" and not config["base"]["path"]:
     _fail("base.source is 'local' but base.path is not set")
 if config["checkpoints"]["source"] == "local" and not config["checkpoints"]["path"]:
     _fail("checkpoints.source is 'local' but checkpoints.path is not set")
+if config["base"]["source"] == "hf" and not config["base"]["repo"]:
+    _fail("base.source is 'hf' but base.repo is not set")
+if config["checkpoints"]["source"] == "hf":
+    if "{step}" not in (config["checkpoints"]["repo"] or ""):
+        _fail("checkpoints.source is 'hf': checkpoints.repo must contain '{step}'")
+    if not config["checkpoints"]["steps"]:
+        _fail("checkpoints.source is 'hf': list checkpoints.steps")
 
 
 def checkpoint_steps():
@@ -57,6 +65,7 @@ def checkpoint_source():
 
 
 STEPS = checkpoint_steps()
+MANIFEST = f"{RESULTS}/checkpoints/manifest.csv"
 FINAL_STEP = STEPS[-1]
 STRIDE = config["evaluate"]["checkpoint_stride"]
 EVAL_STEPS = sorted(set(STEPS[::STRIDE]) | {FINAL_STEP})
@@ -119,7 +128,8 @@ for fraction in config["alpharl"]["windows"]:
 
 # --- evaluated models -------------------------------------------------------------------
 # A model key names one model: "base", "checkpoint/step-N", "rank-K/step-N",
-# "alpharl-VARIANT/window-P". Each evaluation writes results/<run>/eval/<key>/<benchmark>.csv.
+# "alpharl-VARIANT/window-P". Models are scored in chunks ("<family>/chunk-<i>", at most
+# evaluate.models_per_job each): one job loads lm-eval and the base model once per chunk.
 
 CHECKPOINT_MODELS = ["base", *(f"checkpoint/step-{s}" for s in EVAL_STEPS)]
 RANK_MODELS = [f"rank-{k}/step-{FINAL_STEP}" for k in RANKS]
@@ -128,50 +138,103 @@ if config["rank_models"]["rank1_every_checkpoint"]:
         f"rank-1/step-{s}" for s in EVAL_STEPS if s != FINAL_STEP or "1" not in RANKS
     ]
 ALPHARL_MODELS = [f"alpharl-{VARIANT}/window-{p}" for p in WINDOWS]
+MODELS_PER_JOB = config["evaluate"]["models_per_job"]
 
 
-def eval_csvs(models):
-    return [f"{RESULTS}/eval/{m}/{b}.csv" for m in models for b in BENCHMARKS]
+def chunked(family, keys):
+    size = MODELS_PER_JOB
+    return {
+        f"{family}/chunk-{i // size}": keys[i : i + size]
+        for i in range(0, len(keys), size)
+    }
 
 
-def model_dir(wildcards):
-    """Folder of the model behind a model key."""
-    key = wildcards.model
+CHUNKS = {
+    **chunked("checkpoints", CHECKPOINT_MODELS),
+    **chunked("rank-k", RANK_MODELS),
+    **chunked(f"alpharl-{VARIANT}", ALPHARL_MODELS),
+}
+
+
+def eval_csvs(prefix=""):
+    """The tidy CSVs of the chunks whose name starts with ``prefix``."""
+    return [f"{RESULTS}/eval/{c}.csv" for c in CHUNKS if c.startswith(prefix)]
+
+
+def model_spec(key):
+    """Labels and source (a folder, or base + a factor file) of the model behind a key."""
+    labels = dict(key=key, model_kind="base", step=0, k=None, lam=None, variant=None)
     if key == "base":
-        return f"{RESULTS}/models/base"
-    if key.startswith("checkpoint/"):
-        return f"{RESULTS}/checkpoints/{key.split('/', 1)[1]}"
-    return f"{RESULTS}/models/{key}"
-
-
-def model_labels(key):
-    """(kind, step, k, variant) of a model key, as the results table records them."""
-    if key == "base":
-        return "base", 0, "", ""
+        return {**labels, "folder": f"{RESULTS}/models/base"}
     kind, name = key.split("/", 1)
     if kind == "checkpoint":
-        return "checkpoint", int(name.removeprefix("step-")), "", ""
+        step = int(name.removeprefix("step-"))
+        folder = f"{RESULTS}/checkpoints/step-{step}"
+        return {**labels, "model_kind": "checkpoint", "step": step, "folder": folder}
     if kind.startswith("rank-"):
-        return (
-            "rank-k",
-            int(name.removeprefix("step-")),
-            kind.removeprefix("rank-"),
-            config["rank_models"]["scale"],
-        )
-    variant = kind.removeprefix("alpharl-")
-    return "alpharl", WINDOWS[name.removeprefix("window-")][1], "1", variant
+        k, step = kind.removeprefix("rank-"), int(name.removeprefix("step-"))
+        scale, lam = config["rank_models"]["scale"], config["rank_models"]["lam"]
+        return {
+            **labels,
+            **dict(model_kind="rank-k", step=step, k=k, lam=lam, variant=scale),
+            **dict(factors=factors_path(step, factor_rank_for(k)), rank=k, scale=scale),
+        }
+    variant, pct = kind.removeprefix("alpharl-"), name.removeprefix("window-")
+    return {
+        **labels,
+        **dict(model_kind="alpharl", step=WINDOWS[pct][1], k="1", variant=variant),
+        # The prediction is a rank-1 update at its own scale: added to W0 as it is.
+        **dict(
+            factors=f"{RESULTS}/alpharl/{variant}/window-{pct}.safetensors", rank="1"
+        ),
+        **dict(scale="none", lam=1.0),
+    }
 
 
-def eval_label_args(wildcards):
-    kind, step, k, variant = model_labels(wildcards.model)
-    args = f"--run {shlex.quote(RUN)} --kind {kind} --step {step}"
-    if k:
-        args += f" --k {k}"
-    if variant:
-        args += f" --variant {shlex.quote(variant)}"
-    return args
+def benchmark_specs():
+    return [
+        {
+            "name": name,
+            "task": benchmark_task(name),
+            "data": benchmark_data(name),
+            "dataset": BENCHMARKS[name].get("dataset"),
+        }
+        for name in BENCHMARKS
+    ]
 
 
-MODEL_KEY = (
-    r"base|checkpoint/step-\d+|rank-(\d+|full)/step-\d+|alpharl-[a-z-]+/window-[0-9.]+"
-)
+def scoring_spec(wildcards):
+    """The JSON that `rldynamics evaluate --spec` reads for one chunk."""
+    ev = config["evaluate"]
+    spec = {
+        "run": RUN,
+        "base": f"{RESULTS}/models/base",
+        "benchmarks": benchmark_specs(),
+        "models": [model_spec(key) for key in CHUNKS[wildcards.chunk]],
+        "backend": ev["backend"],
+        "generation": ev["generation"],
+        "chat_template": ev["chat_template"],
+        "log_samples": ev["log_samples"],
+        "batch_size": ev["batch_size"],
+        "device": ev["device"],
+        "limit": ev["limit"],
+        "seed": config["seed"],
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+def scoring_inputs(wildcards):
+    """Files a chunk reads: base, each model's folder or factor file, tasks and data."""
+    sources = []
+    for key in CHUNKS[wildcards.chunk]:
+        spec = model_spec(key)
+        sources.append(spec.get("folder") or spec["factors"])
+    return {
+        "base": f"{RESULTS}/models/base",
+        "models": sorted(set(sources)),
+        "tasks": [benchmark_task(name) for name in BENCHMARKS],
+        "data": [d for d in map(benchmark_data, BENCHMARKS) if d],
+    }
+
+
+CHUNK_KEY = r"[a-z0-9.-]+/chunk-\d+"

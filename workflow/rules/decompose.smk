@@ -1,4 +1,5 @@
-# Rank-k decomposition of every update ΔW and the rank-k models built from it.
+# Rank-k decomposition of every update ΔW. (Rank-k models are built in memory where they
+# are scored: evaluate.smk.)
 
 
 rule decompose:
@@ -19,23 +20,3 @@ rule decompose:
     shell:
         "rldynamics decompose --base {input.base} --checkpoint {input.checkpoint}"
         " --rank {wildcards.rank} --pattern {params.pattern:q} --out {output} > {log} 2>&1"
-
-
-rule build_rank_k:
-    input:
-        base=f"{RESULTS}/models/base",
-        factors=lambda w: factors_path(w.step, factor_rank_for(w.k)),
-    output:
-        directory(f"{RESULTS}/models/rank-{{k}}/step-{{step}}"),
-    log:
-        f"{RESULTS}/logs/build/rank-{{k}}/step-{{step}}.log",
-    conda:
-        ENV
-    threads: 1
-    params:
-        scale=config["rank_models"]["scale"],
-        lam=config["rank_models"]["lam"],
-    shell:
-        "rldynamics build --base {input.base} --factors {input.factors}"
-        " --rank {wildcards.k} --scale {params.scale} --lam {params.lam}"
-        " --out {output} > {log} 2>&1"

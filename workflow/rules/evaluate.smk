@@ -1,44 +1,31 @@
-# Benchmark scoring with lm-eval (hf backend) of every model of the study, and the tidy
-# results tables: one of base and checkpoints (what the fits read), one of everything.
+# Benchmark scoring with lm-eval, a chunk of models per job (models built in memory from
+# base + factors with the hf backend), and the tidy results tables: one of base and
+# checkpoints (what the fits read), one of everything.
 
 
 rule evaluate:
     input:
-        model=model_dir,
-        tokenizer=f"{RESULTS}/models/base",
-        task=lambda w: benchmark_task(w.benchmark),
-        data=lambda w: benchmark_data(w.benchmark) or [],
+        unpack(scoring_inputs),
     output:
-        csv=f"{RESULTS}/eval/{{model}}/{{benchmark}}.csv",
-        json=f"{RESULTS}/eval/{{model}}/{{benchmark}}.json",
+        csv=f"{RESULTS}/eval/{{chunk}}.csv",
+        json=f"{RESULTS}/eval/{{chunk}}.json",
     log:
-        f"{RESULTS}/logs/eval/{{model}}/{{benchmark}}.log",
+        f"{RESULTS}/logs/eval/{{chunk}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/eval/{{model}}/{{benchmark}}.tsv"
+        f"{RESULTS}/benchmarks/eval/{{chunk}}.tsv"
     conda:
         ENV
     threads: 1
     params:
-        labels=eval_label_args,
-        data=lambda w, input: f"--data {input.data}" if input.data else "",
-        batch_size=config["evaluate"]["batch_size"],
-        device=config["evaluate"]["device"],
-        limit=(
-            f"--limit {config['evaluate']['limit']}"
-            if config["evaluate"]["limit"]
-            else ""
-        ),
-        seed=config["seed"],
+        spec=scoring_spec,
     shell:
-        "rldynamics evaluate --model {input.model} --tokenizer {input.tokenizer}"
-        " --task {input.task} {params.data} {params.labels}"
-        " --batch-size {params.batch_size} --device {params.device} {params.limit}"
-        " --seed {params.seed} --out-json {output.json} --out-csv {output.csv} > {log} 2>&1"
+        "rldynamics evaluate --spec {params.spec:q} --out-csv {output.csv}"
+        " --out-json {output.json} > {log} 2>&1"
 
 
 rule checkpoint_results:
     input:
-        eval_csvs(CHECKPOINT_MODELS),
+        eval_csvs("checkpoints/"),
     output:
         f"{RESULTS}/tables/checkpoint_results.csv",
     log:
@@ -51,7 +38,7 @@ rule checkpoint_results:
 
 rule results:
     input:
-        eval_csvs(CHECKPOINT_MODELS + RANK_MODELS + ALPHARL_MODELS),
+        eval_csvs(),
     output:
         report(
             f"{RESULTS}/tables/results.csv",

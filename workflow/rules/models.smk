@@ -1,4 +1,4 @@
-# The base model W0: built by the toy world, or taken from a local HF folder.
+# The base model W0: built by the toy world, taken from a local HF folder, or downloaded.
 
 
 rule toy_task:
@@ -49,7 +49,8 @@ if config["base"]["source"] == "toy":
             " --warmup-batch-size {params.warmup[batch_size]}"
             " --warmup-wrong-fraction {params.warmup[wrong_fraction]} > {log} 2>&1"
 
-else:
+
+if config["base"]["source"] == "local":
 
     rule local_base:
         output:
@@ -62,3 +63,20 @@ else:
             source=config["base"]["path"],
         shell:
             "rldynamics import-model --source {params.source:q} --out {output} > {log} 2>&1"
+
+
+if config["base"]["source"] == "hf":
+
+    rule hf_base:
+        output:
+            directory(f"{RESULTS}/models/base"),
+        log:
+            f"{RESULTS}/logs/download/base.log",
+        conda:
+            ENV
+        params:
+            repo=config["base"]["repo"],
+            revision=config["base"]["revision"],
+        shell:
+            "rldynamics download --repo {params.repo:q} --revision {params.revision:q}"
+            " --out {output} > {log} 2>&1"

@@ -1,0 +1,42 @@
+"""Model sources other than the toy world: a Hugging Face Hub repository at a revision.
+
+Only safetensors weights, configs and tokenizer files are fetched (never pickled weights);
+the access token, if any, comes from the environment (HF_TOKEN) and is never logged. The
+download honours HF_HOME and HF_HUB_OFFLINE (then only the local cache is read).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rldynamics.collect import copy_model
+from rldynamics.errors import InputError
+
+WANTED_FILES = [
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+]
+
+
+def download(repo: str, revision: str, out: str | Path) -> None:
+    """Fetch ``repo`` at ``revision`` into the HF cache, then lay it out as a model folder."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        snapshot = snapshot_download(repo_id=repo, revision=revision, allow_patterns=WANTED_FILES)
+    except LocalEntryNotFoundError as err:
+        raise InputError(
+            f"{repo}@{revision}: not in the local HF cache and the Hub is unreachable or "
+            "HF_HUB_OFFLINE is set"
+        ) from err
+    except HfHubHTTPError as err:
+        raise InputError(f"{repo}@{revision}: download failed ({err})") from err
+    copy_model(snapshot, out)

@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from rldynamics.errors import InputError
+from rldynamics.evaluate import ModelLoader, task_config
+from tests.conftest import REPO
+
+TASKS = REPO / "workflow/tasks"
+
+
+def test_run_settings_set_samples_filter_and_metrics(tmp_path):
+    data = tmp_path / "test.jsonl"
+    data.write_text('{"problem": "1+1?", "answer": "2"}\n')
+    gen = {"temperature": 0.6, "top_p": 0.95, "n": 4, "max_new_tokens": 100}
+    config = task_config(TASKS / "math500.yaml", data=data, generation=gen)
+    assert config["dataset_path"] == "json"
+    assert config["dataset_kwargs"]["data_files"]["test"] == str(data.resolve())
+    assert config["repeats"] == 4
+    assert config["filter_list"][0]["filter"][0] == {"function": "take_first_k", "k": 4}
+    assert config["generation_kwargs"]["temperature"] == 0.6
+    assert config["generation_kwargs"]["max_gen_toks"] == 100
+    assert [m["metric"] for m in config["metric_list"]] == ["acc", "pass@1", "pass@2", "pass@4"]
+    assert callable(config["process_results"])
+
+
+def test_hf_dataset_source_and_yaml_defaults():
+    dataset = {"path": "openai/gsm8k", "name": "main", "revision": "abc123", "split": "test"}
+    config = task_config(TASKS / "gsm8k.yaml", dataset=dataset)
+    assert config["dataset_path"] == "openai/gsm8k" and config["dataset_kwargs"] == {
+        "revision": "abc123"
+    }
+    # The YAML's own sampling (the paper's): 32 samples at T = 0.6.
+    assert config["repeats"] == 32 and config["generation_kwargs"]["temperature"] == 0.6
+    greedy = task_config(TASKS / "toy_arithmetic.yaml")
+    assert greedy["generation_kwargs"]["do_sample"] is False and greedy["repeats"] == 1
+
+
+def test_missing_task_or_data_is_named(tmp_path):
+    with pytest.raises(InputError, match="nope.yaml"):
+        task_config(tmp_path / "nope.yaml")
+    with pytest.raises(InputError, match="missing.jsonl"):
+        task_config(TASKS / "toy_arithmetic.yaml", data=tmp_path / "missing.jsonl")
+
+
+@pytest.fixture
+def toy_base(tmp_path):
+    from rldynamics.toy.config import ArchConfig
+    from rldynamics.toy.model import new_model
+    from rldynamics.toy.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    model = new_model(ArchConfig(hidden_size=16, intermediate_size=32, num_layers=1), tokenizer, 0)
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    gen = torch.Generator().manual_seed(1)
+    rl = {
+        n: p.detach() + 0.05 * torch.randn(p.shape, generator=gen)
+        for n, p in model.named_parameters()
+    }
+    from tests.conftest import write_model
+
+    write_model(tmp_path / "rl", rl)
+    return tmp_path / "base", tmp_path / "rl", rl
+
+
+def test_in_memory_model_matches_the_built_folder_and_resets(toy_base, tmp_path):
+    from rldynamics.build import build_model
+    from rldynamics.factors import decompose
+    from rldynamics.io import ModelWeights
+
+    base_dir, rl_dir, rl = toy_base
+    decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)
+    build_model(base_dir, tmp_path / "f.safetensors", 1, tmp_path / "built", progress=False)
+    loader = ModelLoader(base_dir)
+    loader.load({"factors": str(tmp_path / "f.safetensors"), "rank": "1"})
+    built = ModelWeights(tmp_path / "built")
+    for name, param in loader.model.named_parameters():
+        assert torch.allclose(param, built.get(name), atol=1e-6), name
+    loader.load({"folder": str(rl_dir)})
+    for name, param in loader.model.named_parameters():
+        assert torch.allclose(param, rl[name]), name
+    loader.load({"folder": str(base_dir)})
+    base = ModelWeights(base_dir)
+    for name, param in loader.model.named_parameters():
+        assert torch.equal(param, base.get(name)), name
