@@ -26,6 +26,7 @@ wildcard_constraints:
     pct=r"[0-9.]+",
     benchmark="|".join(map(re.escape, BENCHMARKS)),
     chunk=CHUNK_KEY,
+    variant=VARIANT_KEY,
 
 
 include: "workflow/rules/models.smk"
@@ -43,6 +44,6 @@ rule all:
         MANIFEST,
         rules.results.output,
         rules.recovery.output,
-        rules.dynamics.output.r2,
+        rules.dynamics.output.linearity,
         rules.alpharl_table.output,
         rules.figures.output,

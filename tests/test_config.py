@@ -96,8 +96,9 @@ def test_paper_dapo_config_dry_runs_with_all_six_benchmarks(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     scoring = [line for line in out.splitlines() if "rldynamics evaluate" in line]
     benchmarks = ["aime24", "aime25", "math500", "minerva_math", "gpqa_diamond", "gsm8k"]
-    # 4 models per job: 28 base/checkpoint models, 31 rank-k models, 5 AlphaRL models.
-    assert len(scoring) == 7 + 8 + 2
+    # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ, 26
+    # more rank-1); 5 windows of each of 3 AlphaRL variants; 5 windows of the baseline.
+    assert len(scoring) == 7 + 10 + 3 * 2 + 2
     for command in scoring:
         for name in benchmarks:
             assert f'"name": "{name}"' in command

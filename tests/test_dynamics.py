@@ -53,11 +53,15 @@ def test_fit_needs_two_points_and_varying_accuracy():
         fit_linear(np.random.default_rng(0).normal(size=(4, 3)), np.full(4, 0.5), "m")
 
 
-def test_r2_table_marks_constant_accuracy_as_undefined():
-    from rldynamics.dynamics import r2_table
+def test_linearity_marks_constant_accuracy_as_undefined():
+    from rldynamics.dynamics import Series
+    from rldynamics.linearity import linearity_table
 
-    X = torch.arange(12, dtype=torch.float32).reshape(4, 3)
-    table = r2_table(
-        {"model.layers.0.mlp.up_proj.weight": (X, X)}, [1, 2, 3, 4], dict.fromkeys(range(1, 5), 0.0)
+    name = "model.layers.0.mlp.up_proj.weight"
+    U = torch.nn.functional.normalize(torch.arange(1.0, 13).reshape(4, 3), dim=1)
+    series = Series(
+        [1, 2, 3, 4], {name: U}, {name: U}, {name: torch.ones(4)}, {name: torch.ones(4)}
     )
-    assert table["r2"].isna().all() and table["type"].iloc[0] == "up_proj"
+    table, _ = linearity_table(series, dict.fromkeys(range(1, 5), 0.0), control_draws=3)
+    assert table["r2"].isna().all() and set(table["type"]) == {"up_proj"}
+    assert len(table) == 6  # three forms × two alignments

@@ -25,8 +25,9 @@ REDUCED = {
         "rl": {"steps": 12, "save_every": 2, "batch_size": 16, "lr": 5.0e-4},
     },
     "decompose": {"rank": 2},
-    "rank_models": {"ranks": [1, "full"]},
+    "rank_models": {"ranks": [1, "50%", "full"], "lam_sweep": [0.5, 1.0]},
     "evaluate": {"batch_size": 40},
+    "dynamics": {"control_draws": 10},
     "alpharl": {"windows": [0.5]},
 }
 
@@ -49,12 +50,19 @@ def finished_run(tmp_path_factory):
 
 def test_results_table_holds_every_model_kind(finished_run):
     table = pd.read_csv(finished_run / "results/ci/tables/results.csv", dtype={"k": str})
-    assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k", "alpharl"}
+    assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k", "alpharl", "baseline"}
     acc = table[table["metric"] == "acc"]
     assert acc["value"].between(0, 1).all()
     assert (acc["n"] == 40).all()
     assert sorted(acc[acc["model_kind"] == "checkpoint"]["step"]) == [2, 4, 6, 8, 10, 12]
-    assert set(acc[acc["model_kind"] == "rank-k"]["k"]) == {"1", "full"}
+    ranked = acc[acc["model_kind"] == "rank-k"]
+    assert set(ranked["k"]) == {"1", "50%", "full"}
+    assert set(ranked[ranked["k"] == "1"]["lam"]) == {0.5, 1.0}
+    assert set(acc[acc["model_kind"] == "alpharl"]["variant"]) == {
+        "paper",
+        "official-code",
+        "prospective",
+    }
 
 
 def test_no_model_folder_is_written_for_derived_models(finished_run):
@@ -65,12 +73,14 @@ def test_no_model_folder_is_written_for_derived_models(finished_run):
 def test_derived_tables_and_figures_exist(finished_run):
     out = finished_run / "results/ci"
     recovery = pd.read_csv(out / "tables/recovery.csv", dtype={"k": str})
-    assert {"1", "full"} <= set(recovery["k"])
-    r2 = pd.read_csv(out / "tables/dynamics_r2.csv")
-    assert len(r2) == 7 and r2["r2"].between(0, 1 + 1e-9).all()
+    assert {"1", "50%", "full"} <= set(recovery["k"])
+    linearity = pd.read_csv(out / "tables/linearity.csv")
+    assert len(linearity) == 7 * 3 * 2  # modules × forms × alignments
+    assert linearity["r2"].between(0, 1 + 1e-9).all()
     alpharl = pd.read_csv(out / "tables/alpharl.csv")
-    assert list(alpharl["window_last_step"]) == [6]
-    for name in ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]:
+    assert len(alpharl) == 4 and set(alpharl["window_last_step"]) == {6}
+    figures = ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]
+    for name in figures + ["lambda_sweep", "trajectories", "tsne"]:
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
     manifest = pd.read_csv(out / "checkpoints/manifest.csv")

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,6 +11,7 @@ def row(kind, step, value, k="", variant="", bench="b1", metric="acc"):
         model_kind=kind,
         step=step,
         k=k,
+        lam=1.0 if kind == "rank-k" else None,
         variant=variant,
         benchmark=bench,
         metric=metric,
@@ -32,6 +34,8 @@ TABLE = pd.DataFrame(
         row("rank-k", 20, 0.7, k="1", variant="frobenius", bench="b2"),
         row("alpharl", 10, 0.58, k="1", variant="paper"),
         row("alpharl", 10, 0.78, k="1", variant="paper", bench="b2"),
+        row("baseline", 10, 0.5, variant="whole-weight"),
+        row("baseline", 10, 0.6, variant="whole-weight", bench="b2"),
     ]
 )
 METRICS = {"b1": "acc", "b2": "acc"}
@@ -49,8 +53,12 @@ def test_checkpoint_accuracy_averages_primary_metrics():
 
 
 def test_alpharl_table_retention_and_speedup():
-    out = alpharl_table(TABLE, METRICS, [("paper", 0.5, 10)]).iloc[0]
-    assert out["alpharl"] == pytest.approx(0.68)
+    table = alpharl_table(TABLE, METRICS, {0.5: 10}).set_index("method")
+    out = table.loc["alpharl"]
+    assert out["prediction"] == pytest.approx(0.68)
     assert out["retention"] == pytest.approx(0.68 / 0.7)
     assert out["speedup"] == pytest.approx(2.0)
-    assert bool(out["retained_96"]) is True
+    assert bool(out["retained_96"]) is True and out["best_speedup_at_96"] == pytest.approx(2.0)
+    baseline = table.loc["baseline"]
+    assert baseline["prediction"] == pytest.approx(0.55) and bool(baseline["retained_96"]) is False
+    assert np.isnan(baseline["best_speedup_at_96"])

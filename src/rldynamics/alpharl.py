@@ -1,14 +1,18 @@
 """AlphaRL: extrapolate the rank-1 update from an early window of checkpoints (AlphaRL §5).
 
-Variant ``paper`` (the paper's text): trajectory x_t = ‖ΔW_t‖F·u1(t), accuracies relative to
-the full run's final accuracy, target y* = 1, the prediction added to the base weights.
-Per module: fit the one-component PLS + OLS of :mod:`rldynamics.dynamics` on the window,
-invert it at y*, and pair the predicted û with v1 of the last window checkpoint:
-ΔŴ = û v1ᵀ. The result is written as a rank-1 factor file, so the ordinary rank-k build
-(``scale=none``) turns it into a model.
+Three readings, each a named variant (METHOD §5):
 
-What this variant reads from outside the window is recorded in the file's metadata: the final
-accuracy (relative target) and, through backward sign alignment, the later checkpoints.
+| variant | trajectory x_t | signs | fit against | target | added to |
+|---|---|---|---|---|---|
+| paper | ‖ΔW_t‖F·u1(t) | backward, whole run | accuracy / final accuracy | y* = 1 | W0 |
+| official-code | σ1(t)·u1(t) | backward, whole run | raw accuracy | y* (1.7) | W at window end |
+| prospective | ‖ΔW_t‖F·u1(t) | forward, window only | the step t | step T | W0 |
+
+``paper`` and ``official-code`` fit the one-component PLS + OLS of :mod:`rldynamics.dynamics`
+and invert it at y*; ``prospective`` fits every coordinate of x_t linearly in t and evaluates
+it at T, so it reads nothing from after the window. The predicted û is paired with v1 of the
+last window checkpoint (ΔŴ = û v1ᵀ) and written as a rank-1 factor file; its metadata lists
+the checkpoints and accuracies the prediction read.
 """
 
 from __future__ import annotations
@@ -19,63 +23,117 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rldynamics.dynamics import fit_linear, load_trajectories
+from rldynamics.dynamics import (
+    Series,
+    aligned_trajectories,
+    fit_linear,
+    load_series_file,
+    window_series,
+)
 from rldynamics.errors import InputError
 from rldynamics.io import save_tensors
 from rldynamics.windows import window_steps
 
-VARIANTS = ("paper",)
+VARIANTS = {
+    "paper": {"form": "paper", "alignment": "backward", "container": "base"},
+    "official-code": {"form": "official-code", "alignment": "backward", "container": "window-end"},
+    "prospective": {"form": "paper", "alignment": "forward", "container": "base"},
+}
+
+
+def linear_in_step(X: np.ndarray, steps: list[int], target_step: float) -> np.ndarray:
+    """Least-squares line through every coordinate of X [w, d] against step, at target_step."""
+    t = np.asarray(steps, dtype=np.float64)
+    t_mean = t.mean()
+    slope = ((t - t_mean) @ (X - X.mean(axis=0))) / ((t - t_mean) @ (t - t_mean))
+    return X.mean(axis=0) + (target_step - t_mean) * slope
+
+
+def predict_updates(
+    series: Series,
+    variant: str,
+    window: list[int],
+    accuracy: dict[int, float] | None = None,
+    target: float = 1.0,
+    target_step: int | None = None,
+) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict]:
+    """{module: (û [m], v1 [n])} and what the prediction read, for one variant and window."""
+    if variant not in VARIANTS:
+        raise InputError(f"AlphaRL variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    spec = VARIANTS[variant]
+    last = max(series.steps)
+    if variant == "prospective":
+        # Only the window: alignment, fit and target use nothing after it.
+        seen = window_series(series, window)
+        trajectories = aligned_trajectories(seen, spec["form"], spec["alignment"])
+        goal = float(target_step if target_step is not None else last)
+        out = {
+            module: (torch.from_numpy(linear_in_step(X.double().numpy(), window, goal)), V[-1])
+            for module, (X, V) in trajectories.items()
+        }
+        read = {"checkpoints": window, "accuracies": [], "target_step": goal}
+        return out, read
+    if accuracy is None:
+        raise InputError(f"variant {variant!r} needs the checkpoints' accuracies")
+    missing = [s for s in [*window, last] if s not in accuracy]
+    if missing:
+        raise InputError(f"no accuracy for checkpoint steps {missing}")
+    trajectories = aligned_trajectories(series, spec["form"], spec["alignment"])
+    rows = [series.steps.index(s) for s in window]
+    y = np.array([accuracy[s] for s in window])
+    accuracies_read = list(window)
+    if variant == "paper":
+        if accuracy[last] <= 0:
+            raise InputError(f"final accuracy is {accuracy[last]}: relative accuracy undefined")
+        y = y / accuracy[last]
+        accuracies_read.append(last)
+    out = {}
+    for module, (X, V) in trajectories.items():
+        fit = fit_linear(X[rows].double().numpy(), y, module)
+        out[module] = (torch.from_numpy(fit.predict_x(target)), V[rows[-1]])
+    read = {"checkpoints": list(series.steps), "accuracies": accuracies_read, "target": target}
+    return out, read
 
 
 def predict(
-    trajectory_file: str | Path,
-    accuracy: dict[int, float],
+    series_file: str | Path,
+    accuracy: dict[int, float] | None,
     fraction: float,
     out: str | Path,
     variant: str = "paper",
     target: float = 1.0,
+    target_step: int | None = None,
 ) -> dict:
     """Write the predicted rank-1 update of every module as a factor file; returns metadata."""
-    if variant not in VARIANTS:
-        raise InputError(f"AlphaRL variant must be one of {VARIANTS}, got {variant!r}")
-    trajectories, steps, meta = load_trajectories(trajectory_file)
-    if meta.get("form") != "paper":
-        raise InputError(f"{trajectory_file}: variant 'paper' needs the 'paper' trajectory form")
-    window = window_steps(steps, fraction)
-    missing = [s for s in window + [max(steps)] if s not in accuracy]
-    if missing:
-        raise InputError(f"no accuracy for checkpoint steps {missing}")
-    final_accuracy = accuracy[max(steps)]
-    if final_accuracy <= 0:
-        raise InputError(f"final accuracy is {final_accuracy}: relative accuracy is undefined")
-    rows = [steps.index(s) for s in window]
-    y = np.array([accuracy[s] / final_accuracy for s in window])
-    tensors = {}
-    extrapolation = []
-    for module, (X, V) in trajectories.items():
-        fit = fit_linear(X[rows].numpy(), y, module)
-        u_hat = torch.from_numpy(fit.predict_x(target)).float()
+    series = load_series_file(series_file)
+    window = window_steps(series.steps, fraction)
+    updates, read = predict_updates(series, variant, window, accuracy, target, target_step)
+    tensors, ratios = {}, []
+    for module, (u_hat, v_last) in updates.items():
+        u_hat = u_hat.float()
         norm = torch.linalg.norm(u_hat)
-        v_last = V[rows[-1]]
-        tensors[f"{module}.U"] = (u_hat / norm if norm > 0 else u_hat)[:, None]
+        if not torch.isfinite(norm):
+            raise InputError(f"{series_file}: the prediction for {module} is not finite")
+        tensors[f"{module}.U"] = (u_hat / norm if norm > 0 else u_hat)[:, None].contiguous()
         tensors[f"{module}.S"] = norm.reshape(1).clone()
-        tensors[f"{module}.V"] = v_last[:, None].contiguous()
-        tensors[f"{module}.fro"] = norm.reshape(())
-        # How far beyond the window the prediction goes, in units of the last window norm.
-        extrapolation.append(float(norm / max(torch.linalg.norm(X[rows[-1]]), 1e-30)))
+        tensors[f"{module}.V"] = v_last[:, None].float().contiguous()
+        tensors[f"{module}.fro"] = norm.reshape(()).clone()
+        last_row = series.steps.index(window[-1])
+        ratios.append(float(norm / max(float(series.fro[module][last_row]), 1e-30)))
+    after = [s for s in read["checkpoints"] if s > window[-1]]
     info = {
         "variant": variant,
+        **VARIANTS[variant],
         "window_fraction": fraction,
         "window_steps": window,
-        "target": target,
-        "target_kind": "relative accuracy (final checkpoint = 1)",
-        "reads_checkpoints_after_window": [s for s in steps if s > window[-1]],
-        "reads_reason": "backward sign alignment from the last checkpoint; relative target",
-        "container": "base",
+        "window_end_step": window[-1],
+        "checkpoints_read": read["checkpoints"],
+        "checkpoints_read_after_window": after,
+        "accuracies_read": read["accuracies"],
+        "target": read.get("target"),
+        "target_step": read.get("target_step"),
         "rank": 1,
-        "median_norm_ratio_to_last_window": float(np.median(extrapolation)),
+        "median_norm_ratio_to_window_end": float(np.median(ratios)) if ratios else math.nan,
     }
-    if not all(math.isfinite(v) for v in extrapolation):
-        raise InputError(f"{trajectory_file}: the prediction is not finite for some module")
     save_tensors(out, tensors, info)
     return info

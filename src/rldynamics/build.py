@@ -7,6 +7,8 @@ not decomposed keep the base value (``rest="base"``, the released code's choice)
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import torch
@@ -18,6 +20,15 @@ from rldynamics.io import ModelWeights, atomic_path, copy_side_files, load_facto
 from rldynamics.io import progress as progress_bar
 
 SCALES = ("frobenius", "none")
+PERCENT_RANK = re.compile(r"^(\d+(?:\.\d+)?)(?:%|pct)$")
+
+
+def matrix_rank(rank: str | int, shape: tuple[int, int]) -> int | None:
+    """k for one matrix: an integer, None for 'full', or p % of min(m, n) (at least 1)."""
+    match = PERCENT_RANK.match(str(rank))
+    if match:
+        return max(1, math.floor(min(shape) * float(match.group(1)) / 100))
+    return parse_rank(rank)
 
 
 def rank_k_update(
@@ -47,8 +58,11 @@ def rank_k_weights(
     scale: str = "frobenius",
     lam: float = 1.0,
 ) -> dict[str, torch.Tensor]:
-    """The decomposed matrices of W(k, λ), in the base's dtype, read tensor by tensor."""
-    k = parse_rank(rank)
+    """The decomposed matrices of W(k, λ), in the base's dtype, read tensor by tensor.
+
+    ``rank``: an integer, 'full', or a percentage of each matrix's min(m, n) ('10%', '10pct').
+    """
+    matrix_rank(rank, (1, 1))  # validates the rank before any tensor is read
     factors, _ = load_factors(factors_path)
     missing = [p for p in factors if p not in base.files]
     if missing:
@@ -61,6 +75,7 @@ def rank_k_weights(
                 f"{factors_path}: factors of {name!r} have shape "
                 f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
             )
+        k = matrix_rank(rank, tuple(w0.shape))
         weights[name] = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
     return weights
 

@@ -205,7 +205,8 @@ def cmd_recovery(args) -> None:
     from rldynamics.io import write_csv
     from rldynamics.summary import recovery_table
 
-    table = recovery_table(_read_results(args.results), _metrics(args.metric), args.final_step)
+    results, metrics = _read_results(args.results), _metrics(args.metric)
+    table = recovery_table(results, metrics, args.final_step, args.lam)
     write_csv(args.out, table)
     for _, row in table[table["benchmark"] == "average"].iterrows():
         log.info(
@@ -214,37 +215,49 @@ def cmd_recovery(args) -> None:
 
 
 def cmd_dynamics(args) -> None:
-    from rldynamics.dynamics import aligned_trajectories, load_series, r2_table, save_trajectories
+    from rldynamics.dynamics import load_series, save_series
     from rldynamics.io import write_csv
+    from rldynamics.linearity import linearity_table
     from rldynamics.summary import checkpoint_accuracy
 
     series = load_series(args.factors, args.steps)
-    trajectories = aligned_trajectories(series, args.form, args.alignment)
-    save_trajectories(args.out_trajectories, trajectories, series.steps, args.form, args.alignment)
+    save_series(args.out_series, series)
     accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric))
-    table = r2_table(trajectories, series.steps, accuracy)
-    table.insert(0, "alignment", args.alignment)
-    table.insert(0, "form", args.form)
-    write_csv(args.out_r2, table)
-    log.info(
-        "PLS R² over %d modules: mean %.3f, median %.3f",
-        len(table),
-        table["r2"].mean(),
-        table["r2"].median(),
+    table, controls = linearity_table(
+        series, accuracy, args.holdout_fraction, args.control_draws, args.seed
     )
+    write_csv(args.out_table, table)
+    write_csv(args.out_control, controls)
+    for (form, alignment), group in table.groupby(["form", "alignment"]):
+        log.info(
+            "%s/%s over %d modules: R² median %.3f, held-out %.3f, shuffled control %.3f",
+            form,
+            alignment,
+            len(group),
+            group["r2"].median(),
+            group["r2_heldout"].median(),
+            group["control_mean"].median(),
+        )
 
 
 def cmd_alpharl(args) -> None:
     from rldynamics.alpharl import predict
     from rldynamics.summary import checkpoint_accuracy
 
-    accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric))
-    info = predict(args.trajectories, accuracy, args.fraction, args.out, args.variant, args.target)
+    accuracy = None
+    if args.results:
+        accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric or []))
+    info = predict(
+        args.series, accuracy, args.fraction, args.out, args.variant, args.target, args.target_step
+    )
     log.info(
-        "AlphaRL %s, window %s: predicted update is %.2f× the last window checkpoint's (median)",
+        "AlphaRL %s, window %s: read checkpoints %s and accuracies of %s; "
+        "predicted update %.2f× the window end's (median)",
         args.variant,
         info["window_steps"],
-        info["median_norm_ratio_to_last_window"],
+        info["checkpoints_read"],
+        info["accuracies_read"],
+        info["median_norm_ratio_to_window_end"],
     )
 
 
@@ -252,21 +265,22 @@ def cmd_alpharl_table(args) -> None:
     from rldynamics.io import write_csv
     from rldynamics.summary import alpharl_table
 
-    windows = []
+    windows = {}
     for spec in args.window:
         try:
-            variant, fraction, step = spec.split(":")
-            windows.append((variant, float(fraction), int(step)))
+            fraction, step = spec.split(":")
+            windows[float(fraction)] = int(step)
         except ValueError as err:
-            raise InputError(f"--window wants VARIANT:FRACTION:LAST_STEP, got {spec!r}") from err
+            raise InputError(f"--window wants FRACTION:LAST_STEP, got {spec!r}") from err
     table = alpharl_table(_read_results(args.results), _metrics(args.metric), windows)
     write_csv(args.out, table)
     for _, row in table.iterrows():
         log.info(
-            "AlphaRL %s window %.0f %%: %.3f; window end %.3f; final %.3f (retention %.1f %%)",
+            "%s %s, window %.0f %%: %.3f; window end %.3f; final %.3f (retention %.1f %%)",
+            row["method"],
             row["variant"],
             100 * row["window_fraction"],
-            row["alpharl"],
+            row["prediction"],
             row["window_checkpoint"],
             row["full_run"],
             100 * row["retention"],
@@ -277,16 +291,25 @@ def cmd_figures(args) -> None:
     import pandas as pd
 
     from rldynamics import figures
+    from rldynamics.dynamics import load_series_file
+    from rldynamics.summary import checkpoint_accuracy
 
     out = Path(args.out_dir)
     metrics = _metrics(args.metric)
     results = _read_results(args.results)
-    figures.accuracy_vs_step(results, metrics, out / "accuracy_vs_step", args.run)
-    figures.recovery_vs_k(
-        pd.read_csv(args.recovery, dtype={"k": str}), out / "recovery_vs_k", args.run
+    series = load_series_file(args.series)
+    accuracy = checkpoint_accuracy(results, metrics)
+    figures.accuracy_vs_step(results, metrics, out / "accuracy_vs_step", args.run, args.lam)
+    recovery = pd.read_csv(args.recovery, dtype={"k": str})
+    figures.recovery_vs_k(recovery, out / "recovery_vs_k", args.run)
+    linearity, control = pd.read_csv(args.linearity), pd.read_csv(args.control)
+    figures.r2_histogram(
+        linearity, control, out / "r2_histogram", args.run, args.form, args.alignment
     )
-    figures.r2_histogram(pd.read_csv(args.r2), out / "r2_histogram", args.run)
     figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
+    figures.lambda_sweep(results, metrics, out / "lambda_sweep", args.run)
+    figures.trajectories(series, accuracy, out / "trajectories", args.run)
+    figures.tsne(series, out / "tsne", args.run)
     log.info("figures → %s", out)
 
 
@@ -402,43 +425,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
     p.add_argument("--final-step", type=int, required=True)
+    p.add_argument("--lam", type=float, default=1.0, help="λ of the rank-k models")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_recovery)
 
-    p = sub.add_parser("dynamics", help="rank-1 trajectories and their PLS R² per module")
+    p = sub.add_parser("dynamics", help="rank-1 series; linearity with held-out R² and control")
     p.add_argument("--factors", nargs="+", required=True)
     p.add_argument("--steps", type=int, nargs="+", required=True)
     p.add_argument("--results", required=True)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
-    p.add_argument("--form", choices=["paper", "official-code", "u"], default="paper")
-    p.add_argument("--alignment", choices=["backward", "forward"], default="backward")
-    p.add_argument("--out-trajectories", required=True)
-    p.add_argument("--out-r2", required=True)
+    p.add_argument("--holdout-fraction", type=float, default=0.5)
+    p.add_argument("--control-draws", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-series", required=True)
+    p.add_argument("--out-table", required=True)
+    p.add_argument("--out-control", required=True)
     p.set_defaults(func=cmd_dynamics)
 
     p = sub.add_parser("alpharl", help="predict the rank-1 update from an early window")
-    p.add_argument("--trajectories", required=True)
-    p.add_argument("--results", required=True)
-    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--series", required=True, help="rank-1 series file (rldynamics dynamics)")
+    p.add_argument("--results", help="checkpoint accuracies (not read by 'prospective')")
+    p.add_argument("--metric", action="append", help=metric_help)
     p.add_argument("--fraction", type=float, required=True)
-    p.add_argument("--variant", default="paper")
-    p.add_argument("--target", type=float, default=1.0)
+    p.add_argument("--variant", choices=["paper", "official-code", "prospective"], default="paper")
+    p.add_argument("--target", type=float, default=1.0, help="y* (paper, official-code)")
+    p.add_argument("--target-step", type=int, help="T (prospective; default the last step)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_alpharl)
 
-    p = sub.add_parser("alpharl-table", help="AlphaRL against the window and the full run")
+    p = sub.add_parser("alpharl-table", help="AlphaRL and baseline against window and full run")
     p.add_argument("--results", required=True)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
-    p.add_argument("--window", action="append", required=True, help="VARIANT:FRACTION:LAST_STEP")
+    p.add_argument("--window", action="append", required=True, help="FRACTION:LAST_STEP")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_alpharl_table)
 
     p = sub.add_parser("figures", help="draw the figures from the tables")
     p.add_argument("--results", required=True)
     p.add_argument("--recovery", required=True)
-    p.add_argument("--r2", required=True)
+    p.add_argument("--linearity", required=True)
+    p.add_argument("--control", required=True)
     p.add_argument("--alpharl", required=True)
+    p.add_argument("--series", required=True)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--lam", type=float, default=1.0, help="λ of the rank-1 overlay")
+    p.add_argument("--form", default="paper", help="trajectory form of the R² histogram")
+    p.add_argument("--alignment", default="backward", help="sign alignment of the R² histogram")
     p.add_argument("--run", required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_figures)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.cross_decomposition import PLSRegression
 
@@ -141,44 +140,46 @@ def module_kind(name: str) -> tuple[int | None, str]:
     return (int(layer.group(1)) if layer else None, proj.group(1) if proj else name)
 
 
-def r2_table(trajectories: dict, steps: list[int], accuracy: dict[int, float]) -> pd.DataFrame:
-    """In-sample PLS R² of every module's trajectory against accuracy."""
-    missing = [s for s in steps if s not in accuracy]
-    if missing:
-        raise InputError(f"no accuracy for checkpoint steps {missing}")
-    y = np.array([accuracy[s] for s in steps])
-    if np.ptp(y) == 0:
-        # R² is undefined, not an input error: the table says so instead of stopping the run.
-        log.warning("accuracy is %s at every checkpoint: R² is undefined (NaN)", y[0])
-    rows = []
-    for module, (X, _) in trajectories.items():
-        layer, proj = module_kind(module)
-        r2 = fit_linear(X.numpy(), y, module).r2 if np.ptp(y) > 0 else float("nan")
-        rows.append({"module": module, "layer": layer, "type": proj, "r2": r2, "T": len(steps)})
-    return pd.DataFrame(rows)
+def save_series(path, series: Series) -> None:
+    """The run's rank-1 series, stored once: every form and alignment derives from it."""
+    tensors = {"steps": torch.tensor(series.steps, dtype=torch.int64)}
+    for module in series.U1:
+        tensors[f"{module}.u"] = series.U1[module]
+        tensors[f"{module}.v"] = series.V1[module]
+        tensors[f"{module}.s"] = series.S1[module].clone()
+        tensors[f"{module}.fro"] = series.fro[module].clone()
+    save_tensors(path, tensors, {"steps": series.steps, "content": "top singular triplet per step"})
 
 
-def save_trajectories(path, trajectories: dict, steps: list[int], form: str, alignment: str):
-    tensors = {}
-    for module, (X, V) in trajectories.items():
-        tensors[f"{module}.x"], tensors[f"{module}.v"] = X, V
-    tensors["steps"] = torch.tensor(steps, dtype=torch.int64)
-    save_tensors(path, tensors, {"form": form, "alignment": alignment, "steps": steps})
-
-
-def load_trajectories(path) -> tuple[dict, list[int], dict]:
+def load_series_file(path) -> Series:
     from safetensors import safe_open
 
     path = Path(path)
     if not path.exists():
-        raise InputError(f"trajectory file not found: {path}")
-    out: dict[str, list] = {}
+        raise InputError(f"rank-1 series file not found: {path}")
+    parts: dict[str, dict] = {}
     with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
         steps = handle.get_tensor("steps").tolist()
         for key in handle.keys():
-            if key == "steps":
-                continue
-            module, _, part = key.rpartition(".")
-            out.setdefault(module, [None, None])[0 if part == "x" else 1] = handle.get_tensor(key)
-    return {m: (x, v) for m, (x, v) in out.items()}, steps, meta
+            if key != "steps":
+                module, _, part = key.rpartition(".")
+                parts.setdefault(module, {})[part] = handle.get_tensor(key)
+    return Series(
+        steps=steps,
+        U1={m: p["u"] for m, p in parts.items()},
+        V1={m: p["v"] for m, p in parts.items()},
+        S1={m: p["s"] for m, p in parts.items()},
+        fro={m: p["fro"] for m, p in parts.items()},
+    )
+
+
+def window_series(series: Series, steps: list[int]) -> Series:
+    """The series restricted to ``steps`` (what a variant may read)."""
+    rows = [series.steps.index(s) for s in steps]
+    return Series(
+        steps=list(steps),
+        U1={m: x[rows] for m, x in series.U1.items()},
+        V1={m: x[rows] for m, x in series.V1.items()},
+        S1={m: x[rows] for m, x in series.S1.items()},
+        fro={m: x[rows] for m, x in series.fro.items()},
+    )

@@ -166,25 +166,41 @@ class ModelLoader:
         self._changed.clear()
 
     def load(self, spec: dict) -> None:
-        """Make the live model the one ``spec`` describes (folder, or base + factor file)."""
-        from rldynamics.build import rank_k_weights
-
+        """Make the live model the one ``spec`` describes."""
         self.reset()
-        if spec.get("folder"):
-            if Path(spec["folder"]).resolve() == self.base_dir.resolve():
-                return
-            weights = ModelWeights(spec["folder"])
-            self._assign({name: weights.get(name) for name in weights.names()})
-        else:
-            self._assign(
-                rank_k_weights(
-                    self.base,
-                    spec["factors"],
-                    spec["rank"],
-                    spec.get("scale", "frobenius"),
-                    float(spec.get("lam", 1.0)),
-                )
+        self._assign(model_tensors(spec, self.base))
+
+
+def model_tensors(spec: dict, base: ModelWeights) -> dict:
+    """The tensors in which a model differs from the base (or all of them), by its source:
+
+    - ``folder``: a model folder (base, checkpoint);
+    - ``factors`` (+ ``rank``, ``scale``, ``lam``): W + the rank-k update, W being the base,
+      or the model in ``folder`` when both are given (AlphaRL's official-code container);
+    - ``extrapolate`` {from, to, alpha}: the whole-weight linear extrapolation baseline.
+    """
+    from rldynamics.baseline import extrapolated_weights
+    from rldynamics.build import rank_k_weights
+
+    if spec.get("extrapolate"):
+        e = spec["extrapolate"]
+        return extrapolated_weights(ModelWeights(e["from"]), ModelWeights(e["to"]), e["alpha"])
+    tensors = {}
+    container = base
+    if spec.get("folder") and Path(spec["folder"]).resolve() != base.folder.resolve():
+        container = ModelWeights(spec["folder"])
+        tensors = {name: container.get(name) for name in container.names()}
+    if spec.get("factors"):
+        tensors.update(
+            rank_k_weights(
+                container,
+                spec["factors"],
+                spec["rank"],
+                spec.get("scale", "frobenius"),
+                float(spec.get("lam", 1.0)),
             )
+        )
+    return tensors
 
 
 # --- scoring -----------------------------------------------------------------------------------
@@ -299,21 +315,20 @@ def _score_vllm(spec, model, configs, common, simple_evaluate):
         import vllm  # noqa: F401
     except ImportError as err:
         raise InputError("evaluate.backend is 'vllm' but vllm is not installed") from err
-    from rldynamics.build import build_model
+    from safetensors.torch import save_file
+
+    from rldynamics.io import copy_side_files
 
     scratch = None
     folder = model.get("folder")
-    if not folder:
+    if model.get("factors") or model.get("extrapolate"):
         scratch = Path(tempfile.mkdtemp(prefix="rldynamics-model-"))
-        folder = scratch / "model"
-        build_model(
-            spec["base"],
-            model["factors"],
-            model["rank"],
-            folder,
-            model.get("scale", "frobenius"),
-            float(model.get("lam", 1.0)),
-        )
+        folder = scratch
+        base = ModelWeights(spec["base"])
+        changed = model_tensors(model, base)
+        tensors = {n: changed.get(n, base.get(n)).contiguous() for n in base.names()}
+        save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        copy_side_files(spec["base"], folder)
     try:
         args = {
             "pretrained": str(folder),

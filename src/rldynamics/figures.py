@@ -8,11 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from rldynamics.io import atomic_path  # noqa: E402
-from rldynamics.summary import average_accuracy  # noqa: E402
+from rldynamics.summary import average_accuracy, rank_k_rows  # noqa: E402
 
 
 def _save(fig, stem: str | Path) -> None:
@@ -22,12 +22,15 @@ def _save(fig, stem: str | Path) -> None:
     plt.close(fig)
 
 
-def accuracy_vs_step(table: pd.DataFrame, metrics: dict[str, str], stem, run: str) -> None:
+def accuracy_vs_step(
+    table: pd.DataFrame, metrics: dict[str, str], stem, run: str, lam: float = 1.0
+) -> None:
     """RL checkpoints' average accuracy against step, with each checkpoint's rank-1 model."""
     avg = average_accuracy(table, metrics)
     fig, ax = plt.subplots(figsize=(6, 4))
     ckpt = avg[avg["model_kind"] == "checkpoint"].sort_values("step")
-    rank1 = avg[(avg["model_kind"] == "rank-k") & (avg["k"].astype(str) == "1")]
+    rank1 = rank_k_rows(avg, lam)
+    rank1 = rank1[rank1["k"].astype(str) == "1"]
     rank1 = rank1.sort_values("step")
     base = avg[avg["model_kind"] == "base"]["value"]
     if len(base):
@@ -45,10 +48,7 @@ def accuracy_vs_step(table: pd.DataFrame, metrics: dict[str, str], stem, run: st
 def recovery_vs_k(recovery: pd.DataFrame, stem, run: str) -> None:
     """Share of the RL gain recovered by the rank-k model, per benchmark and averaged."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    order = sorted(
-        recovery["k"].astype(str).unique(),
-        key=lambda k: (k == "full", int(k) if k.isdigit() else 0),
-    )
+    order = sorted(recovery["k"].astype(str).unique(), key=_rank_order)
     for benchmark, group in recovery.groupby("benchmark"):
         values = group.set_index(group["k"].astype(str))["recovery"].reindex(order)
         ax.plot(
@@ -62,43 +62,172 @@ def recovery_vs_k(recovery: pd.DataFrame, stem, run: str) -> None:
     _save(fig, stem)
 
 
-def r2_histogram(r2: pd.DataFrame, stem, run: str) -> None:
-    """Distribution of the in-sample PLS R² of rank-1 trajectories over modules."""
+def _rank_order(k: str):
+    """Integers first, then percentages, then 'full'."""
+    if k.isdigit():
+        return (0, int(k))
+    if k == "full":
+        return (2, 0)
+    return (1, float(k.rstrip("%").removesuffix("pct") or 0))
+
+
+def r2_histogram(
+    linearity: pd.DataFrame,
+    control: pd.DataFrame,
+    stem,
+    run: str,
+    form: str = "paper",
+    alignment: str = "backward",
+) -> None:
+    """In-sample and held-out PLS R² over modules, against the shuffled-accuracy control."""
+    table = linearity[(linearity["form"] == form) & (linearity["alignment"] == alignment)]
+    ctrl = control[(control["form"] == form) & (control["alignment"] == alignment)]
     fig, ax = plt.subplots(figsize=(6, 4))
-    groups = list(r2.groupby("type"))
+    bins = np.linspace(-1, 1, 41)
     ax.hist(
-        [g["r2"] for _, g in groups],
-        bins=20,
-        range=(0, 1),
-        stacked=True,
-        label=[name for name, _ in groups],
+        ctrl["r2"].dropna().clip(-1, 1),
+        bins=bins,
+        density=True,
+        color="lightgrey",
+        label=f"control: accuracy shuffled ({int(table['control_draws'].iloc[0])} draws)",
     )
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.axvline(r2["r2"].mean(), color="k", ls="--", label=f"mean {r2['r2'].mean():.3f}")
-    ax.set_xlabel("PLS R² of the rank-1 trajectory against accuracy")
-    ax.set_ylabel("modules")
-    ax.set_title(f"{run}: linearity of rank-1 dynamics ({int(r2['T'].iloc[0])} checkpoints)")
+    ax.hist(
+        table["r2"].dropna(),
+        bins=bins,
+        density=True,
+        histtype="step",
+        lw=2,
+        label=f"in-sample (median {table['r2'].median():.3f})",
+    )
+    held = table["r2_heldout"].dropna().clip(-1, 1)
+    if len(held):
+        ax.hist(
+            held,
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=2,
+            ls="--",
+            label=f"held-out, later steps (median {table['r2_heldout'].median():.3f})",
+        )
+    ax.set_xlabel("R² of accuracy on the rank-1 trajectory (clipped to [-1, 1])")
+    ax.set_ylabel("density over modules")
+    ax.set_title(
+        f"{run}: linearity, {form} trajectory, {alignment} signs "
+        f"({int(table['T'].iloc[0])} checkpoints)"
+    )
     ax.legend(fontsize=7)
     _save(fig, stem)
 
 
 def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
-    """AlphaRL accuracy against window fraction, beside the window-end and final checkpoints."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for variant, group in alpharl.groupby("variant"):
+    """Each method's accuracy against window fraction, beside the window-end and final ones."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for (method, variant), group in alpharl.groupby(["method", "variant"]):
         group = group.sort_values("window_fraction")
-        pct = 100 * group["window_fraction"]
-        ax.plot(pct, group["alpharl"], "o-", label=f"AlphaRL ({variant})")
-        ax.plot(pct, group["window_checkpoint"], "s--", label="checkpoint at window end")
-    ax.axhline(alpharl["full_run"].iloc[0], color="k", ls=":", label="final checkpoint")
-    ax.axhline(
-        0.96 * alpharl["full_run"].iloc[0], color="grey", ls=":", lw=0.8, label="96 % of final"
+        label = f"AlphaRL {variant}" if method == "alpharl" else f"baseline: {variant}"
+        ax.plot(100 * group["window_fraction"], group["prediction"], "o-", label=label)
+    ends = alpharl.drop_duplicates("window_fraction").sort_values("window_fraction")
+    ax.plot(
+        100 * ends["window_fraction"],
+        ends["window_checkpoint"],
+        "ks--",
+        label="checkpoint at window end",
     )
+    final = alpharl["full_run"].iloc[0]
+    ax.axhline(final, color="k", ls=":", label="final checkpoint")
+    ax.axhline(0.96 * final, color="grey", ls=":", lw=0.8, label="96 % of final")
     ax.axhline(alpharl["base"].iloc[0], color="grey", ls="-.", label="base model")
     ax.set_xticks(sorted(100 * alpharl["window_fraction"].unique()))
     ax.set_xlabel("window (% of RL steps)")
     ax.set_ylabel("accuracy (mean over benchmarks)")
-    ax.set_title(f"{run}: AlphaRL extrapolation from an early window")
+    ax.set_title(f"{run}: extrapolation from an early window")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    _save(fig, stem)
+
+
+def lambda_sweep(table: pd.DataFrame, metrics: dict[str, str], stem, run: str) -> None:
+    """Accuracy of the rank-1 model of the final checkpoint against the factor λ."""
+    avg = average_accuracy(table, metrics)
+    final_step = avg[avg["model_kind"] == "checkpoint"]["step"].max()
+    sweep = avg[
+        (avg["model_kind"] == "rank-k")
+        & (avg["k"].astype(str) == "1")
+        & (avg["step"] == final_step)
+    ].sort_values("lam")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(sweep["lam"], sweep["value"], "o-", label=f"rank-1 of step {final_step}")
+    final = avg[(avg["model_kind"] == "checkpoint") & (avg["step"] == final_step)]["value"]
+    ax.axhline(float(final.iloc[0]), color="k", ls=":", label="final checkpoint")
+    base = avg[avg["model_kind"] == "base"]["value"]
+    if len(base):
+        ax.axhline(float(base.iloc[0]), color="grey", ls="-.", label="base model")
+    ax.set_xlabel("λ (W0 + λ·‖ΔW‖F·u1v1ᵀ)")
+    ax.set_ylabel("accuracy (mean over benchmarks)")
+    ax.set_title(f"{run}: λ sweep of the rank-1 model")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
+    _save(fig, stem)
+
+
+def _largest_modules(series, count: int) -> list[str]:
+    return sorted(series.fro, key=lambda m: -float(series.fro[m][-1]))[:count]
+
+
+def trajectories(series, accuracy: dict[int, float], stem, run: str, count: int = 4) -> None:
+    """First PLS score of a few modules' trajectories against step, with the accuracy."""
+    from rldynamics.dynamics import aligned_trajectories, fit_linear
+
+    steps = series.steps
+    y = np.array([accuracy[s] for s in steps])
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    aligned = aligned_trajectories(series, "paper", "backward")
+    for module in _largest_modules(series, count):
+        X = aligned[module][0].double().numpy()
+        if np.ptp(y) == 0:
+            break
+        z = fit_linear(X, y, module).pls.transform(X)[:, 0]
+        ax.plot(
+            steps,
+            (z - z.mean()) / (z.std() or 1),
+            "-",
+            lw=1.2,
+            label=module.removeprefix("model.").removesuffix(".weight"),
+        )
+    ax.plot(steps, (y - y.mean()) / (y.std() or 1), "k--", lw=2, label="accuracy")
+    ax.set_xlabel("RL step")
+    ax.set_ylabel("standardized value")
+    ax.set_title(f"{run}: rank-1 trajectories (first PLS score) of the largest updates")
+    ax.legend(fontsize=7)
+    _save(fig, stem)
+
+
+def tsne(series, stem, run: str, count: int = 4) -> None:
+    """t-SNE of the rank-1 trajectories of a few modules, coloured by step (AlphaRL's figure).
+
+    StandardScaler → PCA (at most 50 components) → TSNE(2, perplexity clamp(T//3, 5, 30)).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    from rldynamics.dynamics import aligned_trajectories
+
+    modules = _largest_modules(series, count)
+    aligned = aligned_trajectories(series, "paper", "backward")
+    T = len(series.steps)
+    fig, axes = plt.subplots(1, len(modules), figsize=(3.2 * len(modules), 3.2), squeeze=False)
+    for ax, module in zip(axes[0], modules):
+        X = StandardScaler().fit_transform(aligned[module][0].double().numpy())
+        X = PCA(n_components=min(50, T - 1, X.shape[1]), random_state=42).fit_transform(X)
+        perplexity = float(min(max(T // 3, 5), 30, T - 1))
+        emb = TSNE(2, perplexity=perplexity, init="pca", random_state=42).fit_transform(X)
+        points = ax.scatter(emb[:, 0], emb[:, 1], c=series.steps, cmap="viridis", s=18)
+        ax.plot(emb[:, 0], emb[:, 1], color="grey", lw=0.5)
+        ax.set_title(module.removeprefix("model.").removesuffix(".weight"), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(points, ax=axes[0].tolist(), label="RL step")
+    fig.suptitle(f"{run}: t-SNE of rank-1 trajectories", fontsize=10)
     _save(fig, stem)

@@ -6,6 +6,7 @@ reading of the method produced it.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from rldynamics.errors import InputError
@@ -31,7 +32,7 @@ def primary(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
 def average_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
     """Mean primary metric over benchmarks per model: columns model_kind, step, k, variant, avg."""
     rows = primary(table, metrics)
-    keys = ["model_kind", "step", "k", "variant"]
+    keys = ["model_kind", "step", "k", "lam", "variant"]
     return (
         rows.groupby(keys, dropna=False)
         .agg(value=("value", "mean"), n=("n", "sum"), benchmarks=("benchmark", "nunique"))
@@ -48,7 +49,15 @@ def checkpoint_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> dict[in
     return {int(s): float(v) for s, v in zip(ckpt["step"], ckpt["value"])}
 
 
-def recovery_table(table: pd.DataFrame, metrics: dict[str, str], final_step: int) -> pd.DataFrame:
+def rank_k_rows(frame: pd.DataFrame, lam: float = 1.0) -> pd.DataFrame:
+    """Rank-k models at the factor λ (the λ sweep's other values are left out)."""
+    ranked = frame[frame["model_kind"] == "rank-k"]
+    return ranked[np.isclose(ranked["lam"].astype(float), lam)]
+
+
+def recovery_table(
+    table: pd.DataFrame, metrics: dict[str, str], final_step: int, lam: float = 1.0
+) -> pd.DataFrame:
     """recovery(k) = (acc(W(k)) − acc(W0)) / (acc(W_final) − acc(W0)), per benchmark and mean."""
     rows = primary(table, metrics)
     out = []
@@ -60,7 +69,8 @@ def recovery_table(table: pd.DataFrame, metrics: dict[str, str], final_step: int
         if base.empty or full.empty:
             raise InputError(f"recovery needs the base and the final checkpoint ({benchmark})")
         gain = float(full["value"].iloc[0]) - float(base.iloc[0])
-        ranked = group[(group["model_kind"] == "rank-k") & (group["step"] == final_step)]
+        ranked = rank_k_rows(group, lam)
+        ranked = ranked[ranked["step"] == final_step]
         for _, row in ranked.iterrows():
             out.append(
                 {
@@ -80,44 +90,52 @@ def recovery_table(table: pd.DataFrame, metrics: dict[str, str], final_step: int
 
 
 def alpharl_table(
-    table: pd.DataFrame, metrics: dict[str, str], windows: list[tuple[str, float, int]]
+    table: pd.DataFrame, metrics: dict[str, str], windows: dict[float, int]
 ) -> pd.DataFrame:
-    """Paper Table 3 form: per window, the window's last checkpoint, the prediction, the full run.
+    """Paper Table 3 form: per method and window, the window-end checkpoint, the prediction,
+    the full run, retention and speed-up.
 
-    ``windows``: (variant, window fraction, last window step) of each AlphaRL model, which is
-    labelled model_kind ``alpharl``, that variant and that step. Retention is the predicted
-    model's average accuracy over the full run's.
+    ``windows``: window fraction → last window step. Predictions are the rows of model_kind
+    ``alpharl`` (one per variant) and ``baseline`` at that step. Retention is the prediction's
+    average accuracy over the final checkpoint's; the speed-up of a window is final step /
+    window-end step, counted where retention ≥ 96 %.
     """
     avg = average_accuracy(table, metrics)
     ckpt = avg[avg["model_kind"] == "checkpoint"].set_index("step")["value"]
     base = avg[avg["model_kind"] == "base"]["value"]
     final_step = int(ckpt.index.max())
     final = float(ckpt.loc[final_step])
+    predictions = avg[avg["model_kind"].isin(["alpharl", "baseline"])]
     out = []
-    for variant, fraction, last_step in windows:
-        pred = avg[
-            (avg["model_kind"] == "alpharl")
-            & (avg["variant"] == variant)
-            & (avg["step"] == last_step)
-        ]
-        if pred.empty:
-            raise InputError(f"no evaluation of the AlphaRL model {variant} at step {last_step}")
-        value = float(pred["value"].iloc[0])
-        out.append(
-            {
-                "variant": variant,
-                "window_fraction": fraction,
-                "window_last_step": last_step,
-                "base": float(base.iloc[0]) if len(base) else float("nan"),
-                "window_checkpoint": float(ckpt.loc[last_step]),
-                "alpharl": value,
-                "full_run": final,
-                "final_step": final_step,
-                "retention": value / final if final else float("nan"),
-                "window_retention": float(ckpt.loc[last_step]) / final if final else float("nan"),
-                "speedup": final_step / last_step,
-                "retained_96": value >= 0.96 * final,
-                "n": int(pred["n"].iloc[0]),
-            }
-        )
-    return pd.DataFrame(out)
+    for fraction, last_step in sorted(windows.items()):
+        rows = predictions[predictions["step"] == last_step]
+        if rows.empty:
+            raise InputError(f"no AlphaRL or baseline evaluation at window end step {last_step}")
+        for _, pred in rows.iterrows():
+            value = float(pred["value"])
+            out.append(
+                {
+                    "method": pred["model_kind"],
+                    "variant": pred["variant"],
+                    "window_fraction": fraction,
+                    "window_last_step": last_step,
+                    "base": float(base.iloc[0]) if len(base) else float("nan"),
+                    "window_checkpoint": float(ckpt.loc[last_step]),
+                    "prediction": value,
+                    "full_run": final,
+                    "final_step": final_step,
+                    "retention": value / final if final else float("nan"),
+                    "window_retention": float(ckpt.loc[last_step]) / final
+                    if final
+                    else float("nan"),
+                    "speedup": final_step / last_step,
+                    "retained_96": value >= 0.96 * final,
+                    "n": int(pred["n"]),
+                }
+            )
+    frame = pd.DataFrame(out)
+    best = frame[frame["retained_96"]].groupby(["method", "variant"])["speedup"].max()
+    frame["best_speedup_at_96"] = [
+        best.get((m, v), float("nan")) for m, v in zip(frame["method"], frame["variant"])
+    ]
+    return frame

@@ -1,11 +1,19 @@
-# AlphaRL: extrapolate the rank-1 update from an early window; the model W0 + ΔŴ is built
-# in memory and scored with the others (evaluate.smk).
+# AlphaRL: extrapolate the rank-1 update from an early window, one file per variant and
+# window. The models (W0 or the window-end checkpoint + ΔŴ, and the whole-weight baseline)
+# are built in memory and scored with the others (evaluate.smk).
+
+
+def alpharl_inputs(wildcards):
+    """The prospective variant reads no accuracy: it does not depend on the scores."""
+    inputs = {"series": rules.dynamics.output.series}
+    if wildcards.variant != "prospective":
+        inputs["results"] = rules.checkpoint_results.output[0]
+    return inputs
 
 
 rule alpharl_predict:
     input:
-        trajectories=rules.dynamics.output.trajectories,
-        results=rules.checkpoint_results.output,
+        unpack(alpharl_inputs),
     output:
         f"{RESULTS}/alpharl/{{variant}}/window-{{pct}}.safetensors",
     log:
@@ -13,13 +21,22 @@ rule alpharl_predict:
     conda:
         ENV
     params:
-        metrics=METRIC_ARGS,
         fraction=lambda w: WINDOWS[w.pct][0],
-        target=config["alpharl"]["target"],
+        accuracy=lambda w, input: (
+            f"--results {input.results} {METRIC_ARGS}"
+            if "results" in input.keys()
+            else ""
+        ),
+        target=lambda w: (
+            config["alpharl"]["official_target"]
+            if w.variant == "official-code"
+            else config["alpharl"]["target"]
+        ),
+        target_step=config["alpharl"]["target_step"] or FINAL_STEP,
     shell:
-        "rldynamics alpharl --trajectories {input.trajectories} --results {input.results}"
-        " {params.metrics} --fraction {params.fraction} --variant {wildcards.variant}"
-        " --target {params.target} --out {output} > {log} 2>&1"
+        "rldynamics alpharl --series {input.series} {params.accuracy}"
+        " --fraction {params.fraction} --variant {wildcards.variant} --target {params.target}"
+        " --target-step {params.target_step} --out {output} > {log} 2>&1"
 
 
 rule alpharl_table:
@@ -37,10 +54,7 @@ rule alpharl_table:
         ENV
     params:
         metrics=METRIC_ARGS,
-        windows=" ".join(
-            f"--window {VARIANT}:{fraction}:{step}"
-            for fraction, step in WINDOWS.values()
-        ),
+        windows=WINDOW_ARGS,
     shell:
         "rldynamics alpharl-table --results {input} {params.metrics} {params.windows}"
         " --out {output} > {log} 2>&1"

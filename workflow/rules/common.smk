@@ -75,16 +75,21 @@ if len(EVAL_STEPS) < 2:
 # --- ranks ------------------------------------------------------------------------------
 
 FACTOR_RANK = config["decompose"]["rank"]
-RANKS = [str(k) for k in config["rank_models"]["ranks"]]
+# In file names a percentage rank is written "10pct" ("%" is awkward in paths).
+RANKS = [str(k).replace("%", "pct") for k in config["rank_models"]["ranks"]]
 if len(set(RANKS)) != len(RANKS):
     _fail(f"rank_models.ranks has duplicates: {RANKS}")
+LAM_SWEEP = [float(x) for x in config["rank_models"]["lam_sweep"]]
 
 
 def factor_rank_for(k):
-    """Rank of the factor file a rank-k model is built from: the series' rank when it suffices."""
-    if k != "full" and int(k) <= FACTOR_RANK:
+    """Rank of the factor file a rank-k model is built from: the series' rank when it suffices.
+
+    Percentages depend on each matrix's shape: they read the full factors.
+    """
+    if k.isdigit() and int(k) <= FACTOR_RANK:
         return str(FACTOR_RANK)
-    return k
+    return k if k.isdigit() else "full"
 
 
 def factors_path(step, rank=None):
@@ -120,11 +125,12 @@ METRIC_ARGS = " ".join(metric_arg(name) for name in BENCHMARKS)
 
 # --- AlphaRL windows --------------------------------------------------------------------
 
-VARIANT = config["alpharl"]["variant"]
-WINDOWS = {}  # percent label → (fraction, last window step)
+VARIANTS = config["alpharl"]["variants"]
+WINDOWS = {}  # percent label → (fraction, the window's checkpoint steps)
 for fraction in config["alpharl"]["windows"]:
-    label = f"{100 * fraction:g}"
-    WINDOWS[label] = (fraction, window_steps(EVAL_STEPS, fraction)[-1])
+    WINDOWS[f"{100 * fraction:g}"] = (fraction, window_steps(EVAL_STEPS, fraction))
+WINDOW_ARGS = " ".join(f"--window {f}:{steps[-1]}" for f, steps in WINDOWS.values())
+
 
 # --- evaluated models -------------------------------------------------------------------
 # A model key names one model: "base", "checkpoint/step-N", "rank-K/step-N",
@@ -133,11 +139,20 @@ for fraction in config["alpharl"]["windows"]:
 
 CHECKPOINT_MODELS = ["base", *(f"checkpoint/step-{s}" for s in EVAL_STEPS)]
 RANK_MODELS = [f"rank-{k}/step-{FINAL_STEP}" for k in RANKS]
+RANK_MODELS += [
+    f"lam-{lam:g}/step-{FINAL_STEP}"
+    for lam in LAM_SWEEP
+    # the rank-1 model at the configured λ is already among the rank-k models
+    if not (lam == config["rank_models"]["lam"] and "1" in RANKS)
+]
 if config["rank_models"]["rank1_every_checkpoint"]:
     RANK_MODELS += [
         f"rank-1/step-{s}" for s in EVAL_STEPS if s != FINAL_STEP or "1" not in RANKS
     ]
-ALPHARL_MODELS = [f"alpharl-{VARIANT}/window-{p}" for p in WINDOWS]
+ALPHARL_MODELS = {v: [f"alpharl-{v}/window-{p}" for p in WINDOWS] for v in VARIANTS}
+BASELINE_MODELS = (
+    [f"baseline/window-{p}" for p in WINDOWS] if config["alpharl"]["baseline"] else []
+)
 MODELS_PER_JOB = config["evaluate"]["models_per_job"]
 
 
@@ -152,7 +167,12 @@ def chunked(family, keys):
 CHUNKS = {
     **chunked("checkpoints", CHECKPOINT_MODELS),
     **chunked("rank-k", RANK_MODELS),
-    **chunked(f"alpharl-{VARIANT}", ALPHARL_MODELS),
+    **{
+        k: v
+        for variant, keys in ALPHARL_MODELS.items()
+        for k, v in chunked(f"alpharl-{variant}", keys).items()
+    },
+    **chunked("baseline", BASELINE_MODELS),
 }
 
 
@@ -161,34 +181,82 @@ def eval_csvs(prefix=""):
     return [f"{RESULTS}/eval/{c}.csv" for c in CHUNKS if c.startswith(prefix)]
 
 
+def checkpoint_folder(step):
+    return f"{RESULTS}/checkpoints/step-{step}"
+
+
 def model_spec(key):
-    """Labels and source (a folder, or base + a factor file) of the model behind a key."""
+    """Labels and source of the model behind a key (see rldynamics.evaluate.model_tensors)."""
     labels = dict(key=key, model_kind="base", step=0, k=None, lam=None, variant=None)
     if key == "base":
         return {**labels, "folder": f"{RESULTS}/models/base"}
     kind, name = key.split("/", 1)
     if kind == "checkpoint":
         step = int(name.removeprefix("step-"))
-        folder = f"{RESULTS}/checkpoints/step-{step}"
-        return {**labels, "model_kind": "checkpoint", "step": step, "folder": folder}
-    if kind.startswith("rank-"):
-        k, step = kind.removeprefix("rank-"), int(name.removeprefix("step-"))
-        scale, lam = config["rank_models"]["scale"], config["rank_models"]["lam"]
         return {
             **labels,
-            **dict(model_kind="rank-k", step=step, k=k, lam=lam, variant=scale),
+            "model_kind": "checkpoint",
+            "step": step,
+            "folder": checkpoint_folder(step),
+        }
+    if kind.startswith(("rank-", "lam-")):
+        step = int(name.removeprefix("step-"))
+        k = kind.removeprefix("rank-") if kind.startswith("rank-") else "1"
+        lam = (
+            float(kind.removeprefix("lam-"))
+            if kind.startswith("lam-")
+            else config["rank_models"]["lam"]
+        )
+        scale = config["rank_models"]["scale"]
+        return {
+            **labels,
+            **dict(
+                model_kind="rank-k",
+                step=step,
+                k=k.replace("pct", "%"),
+                lam=lam,
+                variant=scale,
+            ),
             **dict(factors=factors_path(step, factor_rank_for(k)), rank=k, scale=scale),
         }
-    variant, pct = kind.removeprefix("alpharl-"), name.removeprefix("window-")
-    return {
+    pct = name.removeprefix("window-")
+    window = WINDOWS[pct][1]
+    if kind == "baseline":
+        alpha = (FINAL_STEP - window[0]) / (window[-1] - window[0])
+        source = dict(
+            from_=checkpoint_folder(window[0]), to=checkpoint_folder(window[-1])
+        )
+        return {
+            **labels,
+            **dict(model_kind="baseline", step=window[-1], variant="whole-weight"),
+            "extrapolate": {
+                "from": source["from_"],
+                "to": source["to"],
+                "alpha": alpha,
+            },
+        }
+    variant = kind.removeprefix("alpharl-")
+    spec = {
         **labels,
-        **dict(model_kind="alpharl", step=WINDOWS[pct][1], k="1", variant=variant),
-        # The prediction is a rank-1 update at its own scale: added to W0 as it is.
+        **dict(model_kind="alpharl", step=window[-1], k="1", variant=variant),
+        # The prediction is a rank-1 update at its own scale: added as it is.
         **dict(
             factors=f"{RESULTS}/alpharl/{variant}/window-{pct}.safetensors", rank="1"
         ),
         **dict(scale="none", lam=1.0),
     }
+    if (
+        variant == "official-code"
+    ):  # the released code adds it to the window-end checkpoint
+        spec["folder"] = checkpoint_folder(window[-1])
+    return spec
+
+
+def model_sources(spec):
+    """The files a model is built from."""
+    if "extrapolate" in spec:
+        return [spec["extrapolate"]["from"], spec["extrapolate"]["to"]]
+    return [p for p in (spec.get("folder"), spec.get("factors")) if p]
 
 
 def benchmark_specs():
@@ -227,8 +295,7 @@ def scoring_inputs(wildcards):
     """Files a chunk reads: base, each model's folder or factor file, tasks and data."""
     sources = []
     for key in CHUNKS[wildcards.chunk]:
-        spec = model_spec(key)
-        sources.append(spec.get("folder") or spec["factors"])
+        sources += model_sources(model_spec(key))
     return {
         "base": f"{RESULTS}/models/base",
         "models": sorted(set(sources)),
@@ -238,3 +305,4 @@ def scoring_inputs(wildcards):
 
 
 CHUNK_KEY = r"[a-z0-9.-]+/chunk-\d+"
+VARIANT_KEY = "|".join(map(re.escape, VARIANTS))

@@ -17,9 +17,10 @@ rule recovery:
     params:
         metrics=METRIC_ARGS,
         final_step=FINAL_STEP,
+        lam=config["rank_models"]["lam"],
     shell:
         "rldynamics recovery --results {input} {params.metrics}"
-        " --final-step {params.final_step} --out {output} > {log} 2>&1"
+        " --final-step {params.final_step} --lam {params.lam} --out {output} > {log} 2>&1"
 
 
 rule dynamics:
@@ -27,12 +28,13 @@ rule dynamics:
         factors=[factors_path(s) for s in EVAL_STEPS],
         results=rules.checkpoint_results.output,
     output:
-        trajectories=f"{RESULTS}/dynamics/trajectories.safetensors",
-        r2=report(
-            f"{RESULTS}/tables/dynamics_r2.csv",
-            caption="../report/dynamics.rst",
+        series=f"{RESULTS}/dynamics/rank1_series.safetensors",
+        linearity=report(
+            f"{RESULTS}/tables/linearity.csv",
+            caption="../report/linearity.rst",
             category="Tables",
         ),
+        control=f"{RESULTS}/tables/linearity_control.csv",
     log:
         f"{RESULTS}/logs/dynamics.log",
     benchmark:
@@ -43,10 +45,11 @@ rule dynamics:
     params:
         steps=" ".join(map(str, EVAL_STEPS)),
         metrics=METRIC_ARGS,
-        form=config["dynamics"]["form"],
-        alignment=config["dynamics"]["alignment"],
+        holdout=config["dynamics"]["holdout_fraction"],
+        draws=config["dynamics"]["control_draws"],
+        seed=config["seed"],
     shell:
         "rldynamics dynamics --factors {input.factors} --steps {params.steps}"
-        " --results {input.results} {params.metrics} --form {params.form}"
-        " --alignment {params.alignment} --out-trajectories {output.trajectories}"
-        " --out-r2 {output.r2} > {log} 2>&1"
+        " --results {input.results} {params.metrics} --holdout-fraction {params.holdout}"
+        " --control-draws {params.draws} --seed {params.seed} --out-series {output.series}"
+        " --out-table {output.linearity} --out-control {output.control} > {log} 2>&1"

@@ -1,13 +1,23 @@
 # The figures: each reads only the tables.
 
-FIGURES = ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]
+FIGURES = [
+    "accuracy_vs_step",
+    "recovery_vs_k",
+    "r2_histogram",
+    "alpharl_windows",
+    "lambda_sweep",
+    "trajectories",
+    "tsne",
+]
 
 
 rule figures:
     input:
         results=rules.results.output,
         recovery=rules.recovery.output,
-        r2=rules.dynamics.output.r2,
+        linearity=rules.dynamics.output.linearity,
+        control=rules.dynamics.output.control,
+        series=rules.dynamics.output.series,
         alpharl=rules.alpharl_table.output,
     output:
         png=[
@@ -26,7 +36,12 @@ rule figures:
     params:
         metrics=METRIC_ARGS,
         run=RUN,
+        lam=config["rank_models"]["lam"],
+        form=config["dynamics"]["form"],
+        alignment=config["dynamics"]["alignment"],
     shell:
         "rldynamics figures --results {input.results} --recovery {input.recovery}"
-        " --r2 {input.r2} --alpharl {input.alpharl} {params.metrics} --run {params.run}"
+        " --linearity {input.linearity} --control {input.control} --series {input.series}"
+        " --alpharl {input.alpharl} {params.metrics} --run {params.run}"
+        " --lam {params.lam} --form {params.form} --alignment {params.alignment}"
         " --out-dir $(dirname {output.png[0]}) > {log} 2>&1"
