@@ -3,14 +3,6 @@
 # are built in memory and scored with the others (evaluate.smk).
 
 
-def alpharl_inputs(wildcards):
-    """The prospective variant reads no accuracy: it does not depend on the scores."""
-    inputs = {"series": rules.dynamics.output.series}
-    if wildcards.variant != "prospective":
-        inputs["results"] = rules.checkpoint_results.output[0]
-    return inputs
-
-
 rule alpharl_predict:
     input:
         unpack(alpharl_inputs),

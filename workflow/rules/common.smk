@@ -306,3 +306,11 @@ def scoring_inputs(wildcards):
 
 CHUNK_KEY = r"[a-z0-9.-]+/chunk-\d+"
 VARIANT_KEY = "|".join(map(re.escape, VARIANTS))
+
+
+def alpharl_inputs(wildcards):
+    """The prospective variant reads no accuracy: it does not depend on the scores."""
+    inputs = {"series": f"{RESULTS}/dynamics/rank1_series.safetensors"}
+    if wildcards.variant != "prospective":
+        inputs["results"] = f"{RESULTS}/tables/checkpoint_results.csv"
+    return inputs
