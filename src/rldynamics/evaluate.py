@@ -177,6 +177,7 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
     - ``folder``: a model folder (base, checkpoint);
     - ``factors`` (+ ``rank``, ``scale``, ``lam``): W + the rank-k update, W being the base,
       or the model in ``folder`` when both are given (AlphaRL's official-code container);
+      with ``rest: rl`` the tensors that are not decomposed come from ``rest_from``;
     - ``extrapolate`` {from, to, alpha}: the whole-weight linear extrapolation baseline.
     """
     from rldynamics.baseline import extrapolated_weights
@@ -190,6 +191,10 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
     if spec.get("folder") and Path(spec["folder"]).resolve() != base.folder.resolve():
         container = ModelWeights(spec["folder"])
         tensors = {name: container.get(name) for name in container.names()}
+    if spec.get("factors") and spec.get("rest") == "rl":
+        # Tensors that are not decomposed come from the RL checkpoint ("rest: rl").
+        rl = ModelWeights(spec["rest_from"])
+        tensors = {name: rl.get(name) for name in rl.names()}
     if spec.get("factors"):
         tensors.update(
             rank_k_weights(
