@@ -1,8 +1,13 @@
 """Rank-k models (AlphaRL Eq. 3): W(k, λ) = W0 + λ · (‖ΔW‖F / ‖ΔW(k)‖F) · ΔW(k).
 
 ``scale="frobenius"`` rescales the truncated update to the whole update's Frobenius norm, as
-the released code does; ``scale="none"`` keeps the truncated update as it is. Tensors that are
-not decomposed keep the base value (``rest="base"``, the released code's choice).
+the released code does; ``scale="none"`` keeps the truncated update as it is.
+
+Tensors that are not decomposed (METHOD §2): ``rest="base"`` keeps the base value of every one
+of them (the released code); ``rest="rl"`` takes the 1-D ones (norms, biases) from the RL
+checkpoint, as another reproduction does, while the other 2-D tensors that are not decomposed
+(embeddings, lm_head) keep the base value. ``rest="rl"`` needs the RL checkpoint folder: the
+factor file's metadata records it (``checkpoint``), or it is given explicitly.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from rldynamics.io import ModelWeights, atomic_path, copy_side_files, load_facto
 from rldynamics.io import progress as progress_bar
 
 SCALES = ("frobenius", "none")
+RESTS = ("base", "rl")
 
 
 def rank_k_update(
@@ -40,6 +46,20 @@ def rank_k_update(
     return lam * update
 
 
+def rl_checkpoint_for(factors_path, meta: dict, checkpoint: str | Path | None) -> ModelWeights:
+    """The RL checkpoint that ``rest="rl"`` reads: given, or recorded in the factor file."""
+    folder = checkpoint or meta.get("checkpoint")
+    if not folder:
+        raise InputError(
+            f"{factors_path}: rest 'rl' needs the RL checkpoint, but the factor file records none "
+            "(metadata 'checkpoint'); give it with --checkpoint"
+        )
+    if not Path(folder).is_dir():
+        where = "given" if checkpoint else f"recorded in {factors_path}"
+        raise InputError(f"rest 'rl': the RL checkpoint folder {folder} ({where}) is not found")
+    return ModelWeights(folder)
+
+
 def build_model(
     base_dir: str | Path,
     factors_path: str | Path,
@@ -48,15 +68,24 @@ def build_model(
     scale: str = "frobenius",
     lam: float = 1.0,
     progress: bool = True,
-) -> None:
-    """Write an HF model folder: base weights with each decomposed matrix replaced."""
+    rest: str = "base",
+    checkpoint: str | Path | None = None,
+) -> dict:
+    """Write an HF model folder: base weights with each decomposed matrix replaced.
+
+    Returns counts of what each tensor was made of (rank-k, base, rl).
+    """
+    if rest not in RESTS:
+        raise InputError(f"rest must be one of {RESTS}, got {rest!r}")
     k = parse_rank(rank)
     base = ModelWeights(base_dir)
-    factors, _ = load_factors(factors_path)
+    factors, meta = load_factors(factors_path)
     missing = [p for p in factors if p not in base.files]
     if missing:
         raise InputError(f"{factors_path}: parameters not in base {base_dir}: {missing[:3]}")
+    rl = rl_checkpoint_for(factors_path, meta, checkpoint) if rest == "rl" else None
     tensors: dict[str, torch.Tensor] = {}
+    counts = {"rank-k": 0, "base": 0, "rl": 0}
     for name in progress_bar(base.names(), f"build rank {rank}", not progress):
         w0 = base.get(name)
         if name in factors:
@@ -67,7 +96,20 @@ def build_model(
                     f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
                 )
             w0 = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
+            counts["rank-k"] += 1
+        elif rl is not None and w0.ndim <= 1:
+            w1 = rl.get(name)
+            if w1.shape != w0.shape:
+                raise InputError(
+                    f"tensor {name!r}: shape {tuple(w1.shape)} in {rl.folder} differs from "
+                    f"{tuple(w0.shape)} in {base_dir}"
+                )
+            w0 = w1.to(w0.dtype)
+            counts["rl"] += 1
+        else:
+            counts["base"] += 1
         tensors[name] = w0.contiguous()
     with atomic_path(out, directory=True) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         copy_side_files(base_dir, tmp)
+    return counts

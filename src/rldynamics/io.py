@@ -73,9 +73,14 @@ def write_csv(path: str | Path, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def metadata_strings(metadata: dict) -> dict[str, str]:
+    """Safetensors metadata holds strings: non-strings are stored as JSON."""
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
     """Write a safetensors file atomically; metadata values are stored as strings."""
-    meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    meta = metadata_strings(metadata)
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
 
