@@ -33,6 +33,11 @@ include: "workflow/rules/alpharl.smk"
 include: "workflow/rules/figures.smk"
 
 
+if config["parameters"]["enabled"]:
+
+    include: "workflow/rules/parameters.smk"
+
+
 rule all:
     default_target: True
     input:
@@ -42,3 +47,8 @@ rule all:
         rules.dynamics.output.r2,
         rules.alpharl_table.output,
         rules.figures.output,
+        (
+            [rules.parameter_table.output, rules.parameter_figures.output]
+            if config["parameters"]["enabled"]
+            else []
+        ),
