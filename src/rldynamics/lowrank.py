@@ -113,16 +113,13 @@ def _zero_top_k(A: torch.Tensor, k: int) -> TopK:
     return TopK(eye_u, torch.zeros(k, dtype=A.dtype, device=A.device), eye_v, "zero")
 
 
-def _orthonormal(X: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.qr(X)[0]
-
-
-def _project_out(X: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """X minus its component in span(basis), twice ("twice is enough" in float32)."""
-    if basis.shape[1] == 0:
+def _project_out_rows(X: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Rows of X minus their component in the row space of ``basis`` (orthonormal rows), twice
+    ("twice is enough" for orthogonality in float32)."""
+    if basis.shape[0] == 0:
         return X
-    X = X - basis @ (basis.T @ X)
-    return X - basis @ (basis.T @ X)
+    X = X - (X @ basis.T) @ basis
+    return X - (X @ basis.T) @ basis
 
 
 def guard_estimates(
@@ -133,9 +130,9 @@ def guard_estimates(
     ``ritz``: Ritz values, descending (at least k, ideally k + 1 for the last gap);
     ``residual``: ρ_i = ‖(A·v_i − σ_i·u_i, Aᵀ·u_i − σ_i·v_i)‖ for i < k.
     """
-    s = ritz.double().cpu()
-    eta = residual.double().cpu() / math.sqrt(2.0)
-    top = float(s[0])
+    s = ritz.double().cpu().tolist()  # two transfers, then plain arithmetic
+    eta = [r / math.sqrt(2.0) for r in residual.double().cpu().tolist()]
+    top = s[0]
     if top <= 0:
         return float("inf"), float("inf")
     worst = 0.0
@@ -144,14 +141,14 @@ def guard_estimates(
             continue  # numerically zero: the update has rank < k
         gaps = []
         if i > 0:
-            gaps.append(float(s[i - 1] - s[i]))
+            gaps.append(s[i - 1] - s[i])
         if i + 1 < len(s):
-            gaps.append(float(s[i] - s[i + 1]))
-        gap = min(gaps) if gaps else float(s[i])
-        bound = float(eta[i]) if gap <= 0 else min(float(eta[i]), float(eta[i]) ** 2 / gap)
-        worst = max(worst, bound / float(s[i]) if s[i] > 0 else float("inf"))
-    gap1 = float(s[0] - s[1]) if len(s) > 1 else top
-    angle = float(eta[0]) / gap1 if gap1 > 0 else float("inf")
+            gaps.append(s[i] - s[i + 1])
+        gap = min(gaps) if gaps else s[i]
+        bound = eta[i] if gap <= 0 else min(eta[i], eta[i] ** 2 / gap)
+        worst = max(worst, bound / s[i] if s[i] > 0 else float("inf"))
+    gap1 = s[0] - s[1] if len(s) > 1 else top
+    angle = eta[0] / gap1 if gap1 > 0 else float("inf")
     return worst, angle
 
 
@@ -159,41 +156,43 @@ def randomized_top_k(A: torch.Tensor, k: int, guard: Guard, seed: int = 0) -> To
     """Randomized block Krylov top-k with the accuracy guard; falls back to the exact SVD.
 
     Block Golub–Kahan–Lanczos: V_1 = orth(Ω); U_j = orth(A·V_j ⟂ K_U);
-    V_{j+1} = orth(Aᵀ·U_j ⟂ K_V) = V_{j+1}·R_j (QR). Then A·K_V = K_U·T with T = K_Uᵀ·A·K_V and
+    V_{j+1}·R_j = Aᵀ·U_j ⟂ K_V (QR). Then A·K_V = K_U·T with T = K_Uᵀ·A·K_V and
     Aᵀ·K_U = K_V·Tᵀ + V_{j+1}·R_j·E_jᵀ, so for a Ritz triplet of T = X·Σ·Yᵀ the residual is
     ‖A·ṽ_i − σ̃_i·ũ_i‖ = 0 and ‖Aᵀ·ũ_i − σ̃_i·ṽ_i‖ = ‖R_j · (last block of x_i)‖: the guard
-    costs no pass over A.
+    costs no pass over A. Bases are kept as rows (transposed), so every block is contiguous.
     """
     m, n = A.shape
     b = max(guard.block, k)
     max_steps = min(guard.max_steps, (min(m, n) // 2) // b)
-    if min(m, n) < 4 * b or max_steps < 2:
+    if min(m, n) <= 8 * b or max_steps < 2:
         return exact_top_k(A, k)  # small: the exact SVD costs no more than the bookkeeping
     generator = torch.Generator().manual_seed(seed)
     start = torch.randn(n, b, generator=generator, dtype=torch.float32).to(A.device, A.dtype)
     size = max_steps * b
-    KV = torch.empty(n, size, dtype=A.dtype, device=A.device)
-    KU = torch.empty(m, size, dtype=A.dtype, device=A.device)
-    AV = torch.empty(m, size, dtype=A.dtype, device=A.device)  # A · K_V
-    T = torch.zeros(size, size, dtype=A.dtype, device=A.device)  # K_Uᵀ · A · K_V
-    block_v = _orthonormal(start)
+    options = {"dtype": A.dtype, "device": A.device}
+    Vt = torch.empty(size, n, **options)  # rows: orthonormal basis of K_V
+    Ut = torch.empty(size, m, **options)  # rows: orthonormal basis of K_U
+    AVt = torch.empty(size, m, **options)  # (A · K_V)ᵀ
+    T = torch.zeros(size, size, **options)  # K_Uᵀ · A · K_V
+    Vt[:b] = torch.linalg.qr(start)[0].T
     sigma_err = angle = float("inf")
     for step in range(1, max_steps + 1):
         lo, hi = (step - 1) * b, step * b
-        KV[:, lo:hi] = block_v
-        AV[:, lo:hi] = A @ block_v
-        KU[:, lo:hi] = _orthonormal(_project_out(AV[:, lo:hi], KU[:, :lo]))
-        T[:hi, lo:hi] = KU[:, :hi].T @ AV[:, lo:hi]
-        T[lo:hi, :lo] = KU[:, lo:hi].T @ AV[:, :lo]  # zero in exact arithmetic
-        AtU = A.T @ KU[:, lo:hi]
-        block_v, coupling = torch.linalg.qr(_project_out(AtU, KV[:, :hi]))
+        torch.mm(Vt[lo:hi], A.T, out=AVt[lo:hi])  # one pass: A·V_j
+        Ut[lo:hi] = torch.linalg.qr(_project_out_rows(AVt[lo:hi], Ut[:lo]).T)[0].T
+        T[:hi, lo:hi] = Ut[:hi] @ AVt[lo:hi].T
+        T[lo:hi, :lo] = Ut[lo:hi] @ AVt[:lo].T  # zero in exact arithmetic
+        AtU = Ut[lo:hi] @ A  # one pass: (Aᵀ·U_j)ᵀ
+        Q, coupling = torch.linalg.qr(_project_out_rows(AtU, Vt[:hi]).T)
+        if step < max_steps:
+            Vt[hi : hi + b] = Q.T
         X, ritz, Yh = torch.linalg.svd(T[:hi, :hi])
         residual = torch.linalg.vector_norm(coupling @ X[lo:hi, :k], dim=0)
         kk = min(k + 1, hi)
         sigma_err, angle = guard_estimates(ritz[:kk], residual, k, guard.zero_level)
         if sigma_err <= guard.sigma_tol and angle <= guard.vector_tol:
-            U = KU[:, :hi] @ X[:, :k]
-            V = KV[:, :hi] @ Yh[:k].T
+            U = Ut[:hi].T @ X[:, :k]
+            V = Vt[:hi].T @ Yh[:k].T
             return TopK(U, ritz[:k].clone(), V, "randomized", step, 2 * step, sigma_err, angle)
     result = exact_top_k(A, k)
     result.method = "exact-fallback"
