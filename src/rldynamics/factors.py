@@ -28,7 +28,13 @@ from safetensors.torch import save_file
 
 from rldynamics import __version__
 from rldynamics.errors import InputError
-from rldynamics.io import ModelWeights, atomic_path, metadata_strings
+from rldynamics.io import (
+    ModelWeights,
+    atomic_path,
+    metadata_strings,
+    release_freed_memory,
+    resident_bytes,
+)
 from rldynamics.io import progress as progress_bar
 from rldynamics.lowrank import Guard, device_label, matrix_seed, resolve_device, top_k
 from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
@@ -152,6 +158,7 @@ def decompose(
     solver: dict[str, dict] = {}
     rows: list[dict] = []
     dtypes = {"base": set(), "checkpoint": set()}
+    baseline = resident_bytes() or 0
     for name in progress_bar(params, f"decompose {Path(checkpoint_dir).name}", not progress):
         w0, w1 = read_pair(base, rl, name)
         dtypes["base"].add(str(w0.dtype).removeprefix("torch."))
@@ -167,6 +174,10 @@ def decompose(
         solver[name] = result.record()
         if metrics_out is not None:
             rows += matrix_metrics(w0, w1, metric_settings, name)
+        # Keep the resident size within a few matrices of the start (heap fragmentation).
+        matrix_bytes = 4 * w0.numel()
+        del w0, w1, result
+        release_freed_memory(above=baseline + 16 * matrix_bytes)
     used = Counter(entry["method"] for entry in solver.values())
     meta = {
         "base": str(base_dir),
