@@ -113,13 +113,13 @@ def _zero_top_k(A: torch.Tensor, k: int) -> TopK:
     return TopK(eye_u, torch.zeros(k, dtype=A.dtype, device=A.device), eye_v, "zero")
 
 
-def _project_out_rows(X: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Rows of X minus their component in the row space of ``basis`` (orthonormal rows), twice
-    ("twice is enough" for orthogonality in float32)."""
-    if basis.shape[0] == 0:
+def _project_out(X: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """X minus its component in span(basis) (orthonormal columns), twice ("twice is enough"
+    for orthogonality in float32)."""
+    if basis.shape[1] == 0:
         return X
-    X = X - (X @ basis.T) @ basis
-    return X - (X @ basis.T) @ basis
+    X = X - basis @ (basis.T @ X)
+    return X - basis @ (basis.T @ X)
 
 
 def guard_estimates(
@@ -159,7 +159,7 @@ def randomized_top_k(A: torch.Tensor, k: int, guard: Guard, seed: int = 0) -> To
     V_{j+1}·R_j = Aᵀ·U_j ⟂ K_V (QR). Then A·K_V = K_U·T with T = K_Uᵀ·A·K_V and
     Aᵀ·K_U = K_V·Tᵀ + V_{j+1}·R_j·E_jᵀ, so for a Ritz triplet of T = X·Σ·Yᵀ the residual is
     ‖A·ṽ_i − σ̃_i·ũ_i‖ = 0 and ‖Aᵀ·ũ_i − σ̃_i·ṽ_i‖ = ‖R_j · (last block of x_i)‖: the guard
-    costs no pass over A. Bases are kept as rows (transposed), so every block is contiguous.
+    costs no pass over A.
     """
     m, n = A.shape
     b = max(guard.block, k)
@@ -170,29 +170,29 @@ def randomized_top_k(A: torch.Tensor, k: int, guard: Guard, seed: int = 0) -> To
     start = torch.randn(n, b, generator=generator, dtype=torch.float32).to(A.device, A.dtype)
     size = max_steps * b
     options = {"dtype": A.dtype, "device": A.device}
-    Vt = torch.empty(size, n, **options)  # rows: orthonormal basis of K_V
-    Ut = torch.empty(size, m, **options)  # rows: orthonormal basis of K_U
-    AVt = torch.empty(size, m, **options)  # (A · K_V)ᵀ
-    T = torch.zeros(size, size, **options)  # K_Uᵀ · A · K_V
-    Vt[:b] = torch.linalg.qr(start)[0].T
+    KV = torch.empty(n, size, **options)  # orthonormal basis of the Krylov space K_V
+    KU = torch.empty(m, size, **options)  # orthonormal basis of K_U
+    T = torch.zeros(size, size, **options)  # K_Uᵀ · A · K_V (block upper triangular)
+    KV[:, :b] = torch.linalg.qr(start)[0]
     sigma_err = angle = float("inf")
     for step in range(1, max_steps + 1):
         lo, hi = (step - 1) * b, step * b
-        torch.mm(Vt[lo:hi], A.T, out=AVt[lo:hi])  # one pass: A·V_j
-        Ut[lo:hi] = torch.linalg.qr(_project_out_rows(AVt[lo:hi], Ut[:lo]).T)[0].T
-        T[:hi, lo:hi] = Ut[:hi] @ AVt[lo:hi].T
-        T[lo:hi, :lo] = Ut[lo:hi] @ AVt[:lo].T  # zero in exact arithmetic
-        AtU = Ut[lo:hi] @ A  # one pass: (Aᵀ·U_j)ᵀ
-        Q, coupling = torch.linalg.qr(_project_out_rows(AtU, Vt[:hi]).T)
+        block = A @ KV[:, lo:hi]  # one pass over A (tall result: the fast GEMM shape)
+        U = torch.linalg.qr(_project_out(block, KU[:, :lo]))[0]
+        KU[:, lo:hi] = U
+        # A·V_i lies in span(U_1..U_i), so the blocks of T below the diagonal are zero (up to
+        # rounding): only the new block column is computed.
+        T[:hi, lo:hi] = KU[:, :hi].T @ block
+        Q, coupling = torch.linalg.qr(_project_out(A.T @ U, KV[:, :hi]))  # one pass: Aᵀ·U_j
         if step < max_steps:
-            Vt[hi : hi + b] = Q.T
+            KV[:, hi : hi + b] = Q
         X, ritz, Yh = torch.linalg.svd(T[:hi, :hi])
         residual = torch.linalg.vector_norm(coupling @ X[lo:hi, :k], dim=0)
         kk = min(k + 1, hi)
         sigma_err, angle = guard_estimates(ritz[:kk], residual, k, guard.zero_level)
         if sigma_err <= guard.sigma_tol and angle <= guard.vector_tol:
-            U = Ut[:hi].T @ X[:, :k]
-            V = Vt[:hi].T @ Yh[:k].T
+            U = KU[:, :hi] @ X[:, :k]
+            V = KV[:, :hi] @ Yh[:k].T
             return TopK(U, ritz[:k].clone(), V, "randomized", step, 2 * step, sigma_err, angle)
     result = exact_top_k(A, k)
     result.method = "exact-fallback"

@@ -4,7 +4,8 @@
 Builds a base checkpoint and an "RL" checkpoint with the shapes of Qwen2-0.5B (24 layers,
 hidden 896, intermediate 4864, 14 heads, 2 key/value heads: q/o 896×896, k/v 128×896,
 gate/up 4864×896, down 896×4864; tied embedding 151936×896; biases and norms), both stored in
-bf16. The update of every projection is RL-like: a dominant direction over a slowly decaying
+bf16 (``--preset qwen2-1.5b``: the shapes of Qwen2-1.5B, 1536 × 8960 MLPs, 28 layers).
+The update of every projection is RL-like: a dominant direction over a slowly decaying
 spectrum, σ_1 = dominance·σ_2 and σ_i ∝ i^-decay for i ≥ 2 over all min(m, n) directions, with
 random singular vectors, scaled to an RMS entry of ``--update-rms`` (default 6e-5, about half a
 bf16 ulp of a weight of 0.02, which leaves about half of the entries unchanged in bf16, as the
@@ -26,6 +27,7 @@ the peak memory, and the factor file's size against the checkpoint's.
     python workflow/scripts/benchmark_decompose.py              # the full 24 layers
     python workflow/scripts/benchmark_decompose.py --layers 4   # a quicker run
     python workflow/scripts/benchmark_decompose.py --device cuda  # on a GPU machine
+    python workflow/scripts/benchmark_decompose.py --preset qwen2-1.5b --layers 4
 
 Run it from the repository root with the package importable (``pip install -e .`` or
 ``PYTHONPATH=src``).
@@ -44,19 +46,29 @@ import tempfile
 import time
 from pathlib import Path
 
-HIDDEN, INTERMEDIATE, HEADS, KV_HEADS, VOCAB = 896, 4864, 14, 2, 151936
-KV = HIDDEN // HEADS * KV_HEADS  # 128
+# Shapes of the model classes: hidden, intermediate, heads, key/value heads, vocabulary, layers.
+PRESETS = {
+    "qwen2-0.5b": (896, 4864, 14, 2, 151936, 24),
+    "qwen2-1.5b": (1536, 8960, 12, 2, 151936, 28),
+}
 
 
-def projection_shapes() -> dict[str, tuple[int, int]]:
+def dims(args) -> tuple[int, int, int, int, int]:
+    """(hidden, intermediate, heads, key/value heads, vocabulary) of the chosen preset."""
+    return PRESETS[args.preset][:5]
+
+
+def projection_shapes(args) -> dict[str, tuple[int, int]]:
+    hidden, intermediate, heads, kv_heads, _ = dims(args)
+    kv = hidden // heads * kv_heads
     return {
-        "self_attn.q_proj": (HIDDEN, HIDDEN),
-        "self_attn.k_proj": (KV, HIDDEN),
-        "self_attn.v_proj": (KV, HIDDEN),
-        "self_attn.o_proj": (HIDDEN, HIDDEN),
-        "mlp.gate_proj": (INTERMEDIATE, HIDDEN),
-        "mlp.up_proj": (INTERMEDIATE, HIDDEN),
-        "mlp.down_proj": (HIDDEN, INTERMEDIATE),
+        "self_attn.q_proj": (hidden, hidden),
+        "self_attn.k_proj": (kv, hidden),
+        "self_attn.v_proj": (kv, hidden),
+        "self_attn.o_proj": (hidden, hidden),
+        "mlp.gate_proj": (intermediate, hidden),
+        "mlp.up_proj": (intermediate, hidden),
+        "mlp.down_proj": (hidden, intermediate),
     }
 
 
@@ -67,14 +79,16 @@ def phase_generate(args) -> dict:
     import torch
     from safetensors.torch import save_file
 
+    hidden, intermediate, heads, kv_heads, vocab = dims(args)
+    kv = hidden // heads * kv_heads
     gen = torch.Generator().manual_seed(args.seed)
     base, rl = {}, {}
-    embed = (0.02 * torch.randn(VOCAB, HIDDEN, generator=gen)).bfloat16()
+    embed = (0.02 * torch.randn(vocab, hidden, generator=gen)).bfloat16()
     base["model.embed_tokens.weight"] = rl["model.embed_tokens.weight"] = embed
     sparsity = []
     for layer in range(args.layers):
         prefix = f"model.layers.{layer}"
-        for proj, (m, n) in projection_shapes().items():
+        for proj, (m, n) in projection_shapes(args).items():
             name = f"{prefix}.{proj}.weight"
             w0 = (0.02 * torch.randn(m, n, generator=gen)).bfloat16()
             r = min(m, n)
@@ -89,22 +103,22 @@ def phase_generate(args) -> dict:
             a, b = w0.float(), w1.float()
             unchanged = (b - a).abs() <= 1e-3 * torch.maximum(a.abs(), b.abs())
             sparsity.append(float(unchanged.float().mean()))
-        for bias, size in (("q_proj", HIDDEN), ("k_proj", KV), ("v_proj", KV)):
+        for bias, size in (("q_proj", hidden), ("k_proj", kv), ("v_proj", kv)):
             name = f"{prefix}.self_attn.{bias}.bias"
             base[name] = rl[name] = (0.02 * torch.randn(size, generator=gen)).bfloat16()
         for norm in ("input_layernorm", "post_attention_layernorm"):
             base[f"{prefix}.{norm}.weight"] = rl[f"{prefix}.{norm}.weight"] = torch.ones(
-                HIDDEN, dtype=torch.bfloat16
+                hidden, dtype=torch.bfloat16
             )
-    base["model.norm.weight"] = rl["model.norm.weight"] = torch.ones(HIDDEN, dtype=torch.bfloat16)
+    base["model.norm.weight"] = rl["model.norm.weight"] = torch.ones(hidden, dtype=torch.bfloat16)
     config = {
         "model_type": "qwen2",
-        "hidden_size": HIDDEN,
-        "intermediate_size": INTERMEDIATE,
+        "hidden_size": hidden,
+        "intermediate_size": intermediate,
         "num_hidden_layers": args.layers,
-        "num_attention_heads": HEADS,
-        "num_key_value_heads": KV_HEADS,
-        "vocab_size": VOCAB,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "vocab_size": vocab,
         "tie_word_embeddings": True,
         "torch_dtype": "bfloat16",
     }
@@ -260,6 +274,7 @@ def best_of(repeat: int, phase: str, args) -> dict:
 
 def child_args(args) -> list[str]:
     out = ["--workdir", str(args.workdir), "--layers", str(args.layers), "--rank", str(args.rank)]
+    out += ["--preset", args.preset]
     out += [
         "--seed",
         str(args.seed),
@@ -308,7 +323,10 @@ def folder_bytes(folder: Path) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=24, help="decoder layers (24: Qwen2-0.5B)")
+    parser.add_argument(
+        "--preset", choices=list(PRESETS), default="qwen2-0.5b", help="shapes of the model class"
+    )
+    parser.add_argument("--layers", type=int, help="decoder layers (default: all of the preset)")
     parser.add_argument("--rank", type=int, default=8, help="k of the factor file")
     parser.add_argument("--workdir", help="folder for the synthetic pair (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and its pair")
@@ -325,6 +343,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--phase", choices=list(PHASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.layers = args.layers or PRESETS[args.preset][5]
 
     if args.phase:  # a child: run one phase, print its result as the last line
         print(json.dumps(PHASES[args.phase](args)))
@@ -346,7 +365,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             generated = run_phase("generate", args)
             print(
-                f"synthetic pair: {args.layers} layers, {7 * args.layers} matrices, in {work} "
+                f"synthetic {args.preset} pair: {args.layers} layers, {7 * args.layers} matrices, "
+                f"in {work} "
                 f"({time.perf_counter() - t0:.0f} s); mean bf16 update sparsity "
                 f"{100 * generated['mean_update_sparsity']:.1f} %"
             )
@@ -355,7 +375,7 @@ def main(argv=None) -> int:
         full = run_phase("full-svd", args)
         acc = accuracy(work)
         ckpt = folder_bytes(work / "rl")
-        decomposed_bytes = 2 * sum(m * n for m, n in projection_shapes().values()) * args.layers
+        decomposed_bytes = 2 * sum(m * n for m, n in projection_shapes(args).values()) * args.layers
         factor_bytes = (work / "factors.safetensors").stat().st_size
 
         print(f"\n{'phase':<44}{'seconds':>10}{'peak RSS GiB':>14}{'load after':>12}")
