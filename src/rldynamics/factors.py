@@ -114,10 +114,15 @@ def check_finite(delta: torch.Tensor, fro: torch.Tensor, pair, name: str) -> Non
     raise InputError(f"tensor {name!r}: the update holds NaN or Inf")
 
 
+def form_delta(w0: torch.Tensor, w1: torch.Tensor) -> torch.Tensor:
+    """ΔW = W_rl − W_base in float32 (one float32 copy, subtracted in place)."""
+    return w1.to(torch.float32, copy=True).sub_(w0)
+
+
 def weight_delta(base: ModelWeights, rl: ModelWeights, name: str) -> torch.Tensor:
     """ΔW = W_rl − W_base in float32, with shape and finiteness checked."""
     w0, w1 = read_pair(base, rl, name)
-    delta = w1.float() - w0.float()
+    delta = form_delta(w0, w1)
     check_finite(delta, torch.linalg.vector_norm(delta), (base, rl, w0, w1), name)
     return delta
 
@@ -159,12 +164,13 @@ def decompose(
     rows: list[dict] = []
     dtypes = {"base": set(), "checkpoint": set()}
     baseline = resident_bytes() or 0
+    largest = 0
     for name in progress_bar(params, f"decompose {Path(checkpoint_dir).name}", not progress):
         w0, w1 = read_pair(base, rl, name)
         dtypes["base"].add(str(w0.dtype).removeprefix("torch."))
         dtypes["checkpoint"].add(str(w1.dtype).removeprefix("torch."))
         w0, w1 = w0.to(target), w1.to(target)
-        delta = w1.float() - w0.float()
+        delta = form_delta(w0, w1)
         fro = torch.linalg.vector_norm(delta)
         check_finite(delta, fro, (base, rl, w0, w1), name)
         U, S, V, fro, result = factorize(delta, k, name, method, guard, seed, fro)
@@ -175,9 +181,9 @@ def decompose(
         if metrics_out is not None:
             rows += matrix_metrics(w0, w1, metric_settings, name)
         # Keep the resident size within a few matrices of the start (heap fragmentation).
-        matrix_bytes = 4 * w0.numel()
+        largest = max(largest, 4 * w0.numel())
         del w0, w1, result
-        release_freed_memory(above=baseline + 16 * matrix_bytes)
+        release_freed_memory(above=baseline + 16 * largest)
     used = Counter(entry["method"] for entry in solver.values())
     meta = {
         "base": str(base_dir),

@@ -186,6 +186,8 @@ def randomized_top_k(A: torch.Tensor, k: int, guard: Guard, seed: int = 0) -> To
         Q, coupling = torch.linalg.qr(_project_out(A.T @ U, KV[:, :hi]))  # one pass: Aᵀ·U_j
         if step < max_steps:
             KV[:, hi : hi + b] = Q
+        if step == 1:
+            continue  # the V-side Ritz values of step 1 only see the random start block
         X, ritz, Yh = torch.linalg.svd(T[:hi, :hi])
         residual = torch.linalg.vector_norm(coupling @ X[lo:hi, :k], dim=0)
         kk = min(k + 1, hi)

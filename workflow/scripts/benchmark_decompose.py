@@ -145,7 +145,7 @@ def _sync(torch, device):
 
 def phase_floor(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import check_finite, read_pair
+    from rldynamics.factors import check_finite, form_delta, read_pair
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
     from rldynamics.selection import select_params
@@ -158,7 +158,7 @@ def phase_floor(args) -> dict:
     for name in params:
         w0, w1 = read_pair(base, rl, name)
         w0, w1 = w0.to(device), w1.to(device)
-        delta = w1.float() - w0.float()
+        delta = form_delta(w0, w1)
         check_finite(delta, torch.linalg.vector_norm(delta), (base, rl, w0, w1), name)
     _sync(torch, device)
     return {"seconds": time.perf_counter() - start, "matrices": len(params)}
@@ -198,7 +198,7 @@ def phase_full_svd(args) -> dict:
     torch = _threads(args)
     from safetensors.torch import save_file
 
-    from rldynamics.factors import canonical_signs, check_finite, read_pair
+    from rldynamics.factors import canonical_signs, check_finite, form_delta, read_pair
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
     from rldynamics.selection import select_params
@@ -212,7 +212,7 @@ def phase_full_svd(args) -> dict:
     for name in select_params(base.names()):
         w0, w1 = read_pair(base, rl, name)
         w0, w1 = w0.to(device), w1.to(device)
-        delta = w1.float() - w0.float()
+        delta = form_delta(w0, w1)
         check_finite(delta, torch.linalg.vector_norm(delta), (base, rl, w0, w1), name)
         t0 = time.perf_counter()
         U, S, Vh = torch.linalg.svd(delta, full_matrices=False)  # as the authors' code
