@@ -38,6 +38,11 @@ include: "workflow/rules/alpharl.smk"
 include: "workflow/rules/figures.smk"
 
 
+if config["parameters"]["enabled"]:
+
+    include: "workflow/rules/parameters.smk"
+
+
 rule all:
     default_target: True
     input:
@@ -47,3 +52,8 @@ rule all:
         rules.dynamics.output.linearity,
         rules.alpharl_table.output,
         rules.figures.output,
+        (
+            [rules.parameter_table.output, rules.parameter_figures.output]
+            if config["parameters"]["enabled"]
+            else []
+        ),

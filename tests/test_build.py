@@ -32,3 +32,44 @@ def test_rank1_frobenius_scale_carries_the_whole_update_norm(model_pair, tmp_pat
     expected = 0.5 * parts["S"][0] * torch.outer(parts["U"][:, 0], parts["V"][:, 0])
     assert torch.allclose(plain, expected, atol=1e-7)
     assert torch.linalg.matrix_rank(scaled).item() == 1
+
+
+def test_rest_rl_takes_1d_tensors_from_the_recorded_checkpoint(model_pair, tmp_path):
+    base_dir, rl_dir, base, rl = model_pair
+    factors = tmp_path / "f.safetensors"
+    decompose(base_dir, rl_dir, 2, factors, progress=False)
+    counts = build_model(base_dir, factors, 2, tmp_path / "m", progress=False, rest="rl")
+    built = ModelWeights(tmp_path / "m")
+    for name in base:
+        got = built.get(name)
+        if name.endswith("_proj.weight"):
+            continue  # rank-k
+        if base[name].ndim == 1:  # norms and biases: from the RL checkpoint
+            assert torch.equal(got, rl[name]), name
+        else:  # embeddings keep the base value
+            assert torch.equal(got, base[name]), name
+    assert counts == {"rank-k": 14, "rl": 5, "base": 1}
+
+
+def test_rest_rl_without_a_checkpoint_is_a_named_error(model_pair, tmp_path):
+    from rldynamics.errors import InputError
+    from rldynamics.io import save_tensors
+
+    base_dir, rl_dir, _, _ = model_pair
+    decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)
+    factors, meta = load_factors(tmp_path / "f.safetensors")
+    tensors = {f"{p}.{k}": v for p, parts in factors.items() for k, v in parts.items()}
+    meta.pop("checkpoint")
+    save_tensors(tmp_path / "nock.safetensors", tensors, meta)
+    with pytest.raises(InputError, match="records none.*--checkpoint"):
+        build_model(base_dir, tmp_path / "nock.safetensors", 1, tmp_path / "m", rest="rl")
+    with pytest.raises(InputError, match="nowhere.*not found"):
+        build_model(
+            base_dir, tmp_path / "f.safetensors", 1, tmp_path / "m", rest="rl", checkpoint="nowhere"
+        )
+    assert not (tmp_path / "m").exists()
+    # Given explicitly, the checkpoint overrides what the file records (or lacks).
+    build_model(
+        base_dir, tmp_path / "nock.safetensors", 1, tmp_path / "m", rest="rl", checkpoint=rl_dir
+    )
+    assert (tmp_path / "m" / "model.safetensors").exists()

@@ -47,3 +47,75 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "rldynamics", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "rldynamics" in proc.stdout
+
+
+def test_cuda_asked_for_without_cuda_is_named(model_pair, tmp_path, capsys):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    base_dir, rl_dir, _, _ = model_pair
+    out = tmp_path / "f.safetensors"
+    args = ["decompose", "--base", str(base_dir), "--checkpoint", str(rl_dir), "--rank", "2"]
+    code = main([*args, "--out", str(out), "--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "CUDA is not available" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_decompose_and_build_by_hand_with_the_new_flags(model_pair, tmp_path, capsys):
+    base_dir, rl_dir, _, _ = model_pair
+    out, csv = tmp_path / "f.safetensors", tmp_path / "m.csv"
+    args = ["decompose", "--base", str(base_dir), "--checkpoint", str(rl_dir), "--rank", "2"]
+    args += ["--out", str(out), "--method", "exact", "--device", "cpu", "--metrics-out", str(csv)]
+    assert main([*args, "--angle-ranks", "1", "2", "--run", "r", "--step", "3"]) == 0
+    assert out.exists() and csv.exists()
+    built = tmp_path / "model"
+    build = ["build", "--base", str(base_dir), "--factors", str(out), "--rank", "1"]
+    assert main([*build, "--rest", "rl", "--out", str(built)]) == 0
+    assert (built / "model.safetensors").exists()
+    table = tmp_path / "table.csv"
+    assert main(["parameter-table", "--out", str(table), str(csv)]) == 0
+    figs = tmp_path / "figs"
+    assert (
+        main(["parameter-figures", "--table", str(table), "--run", "r", "--out-dir", str(figs)])
+        == 0
+    )
+    assert sorted(p.name for p in figs.iterdir()) == [
+        f"{n}.{e}"
+        for n in ("principal_angles", "spectral_drift", "update_sparsity")
+        for e in ("pdf", "png")
+    ]
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "parameter-figures",
+                "--table",
+                str(tmp_path / "no.csv"),
+                "--run",
+                "r",
+                "--out-dir",
+                str(figs),
+            ]
+        )
+        == 2
+    )
+    assert "parameter-metric table not found" in capsys.readouterr().err
+
+
+def test_parameters_command_names_a_missing_folder(tmp_path, capsys):
+    code = main(
+        [
+            "parameters",
+            "--base",
+            str(tmp_path / "b"),
+            "--checkpoint",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "m.csv"),
+        ]
+    )
+    assert code == 2 and "model folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()

@@ -83,10 +83,28 @@ def test_derived_tables_and_figures_exist(finished_run):
     for name in figures + ["lambda_sweep", "trajectories", "tsne"]:
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    for name in ["update_sparsity", "principal_angles", "spectral_drift"]:
+        for ext in ("png", "pdf"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
     manifest = pd.read_csv(out / "checkpoints/manifest.csv")
     assert (
         list(manifest["step"]) == [2, 4, 6, 8, 10, 12] and manifest["sha256"].str.len().eq(64).all()
     )
+
+
+def test_parameter_metrics_cover_every_checkpoint_and_matrix(finished_run):
+    from rldynamics.io import load_factors
+
+    out = finished_run / "results/ci"
+    table = pd.read_csv(out / "tables/parameters.csv")
+    assert sorted(table["step"].unique()) == [2, 4, 6, 8, 10, 12]
+    assert table["param"].nunique() == 7 and set(table["run"]) == {"ci"}
+    sparsity = table[table["metric"] == "update_sparsity"]["value"]
+    assert len(sparsity) == 6 * 7 and sparsity.between(0, 1).all()
+    assert {"principal_angle_left_max_deg", "spectral_shift_nss"} <= set(table["metric"])
+    _, meta = load_factors(out / "factors/k2/step-12.safetensors")
+    assert meta["method"] == "randomized" and meta["device"] == "cpu"
+    assert sum(meta["methods_used"].values()) == 7
 
 
 def test_second_run_has_nothing_to_do(finished_run):

@@ -1,8 +1,13 @@
 """Rank-k models (AlphaRL Eq. 3): W(k, λ) = W0 + λ · (‖ΔW‖F / ‖ΔW(k)‖F) · ΔW(k).
 
 ``scale="frobenius"`` rescales the truncated update to the whole update's Frobenius norm, as
-the released code does; ``scale="none"`` keeps the truncated update as it is. Tensors that are
-not decomposed keep the base value (``rest="base"``, the released code's choice).
+the released code does; ``scale="none"`` keeps the truncated update as it is.
+
+Tensors that are not decomposed (METHOD §2): ``rest="base"`` keeps the base value of every one
+of them (the released code); ``rest="rl"`` takes the 1-D ones (norms, biases) from the RL
+checkpoint, as another reproduction does, while the other 2-D tensors that are not decomposed
+(embeddings, lm_head) keep the base value. ``rest="rl"`` needs the RL checkpoint folder: the
+factor file's metadata records it (``checkpoint``), or it is given explicitly.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from rldynamics.errors import InputError
@@ -20,6 +26,7 @@ from rldynamics.io import ModelWeights, atomic_path, copy_side_files, load_facto
 from rldynamics.io import progress as progress_bar
 
 SCALES = ("frobenius", "none")
+RESTS = ("base", "rl")
 PERCENT_RANK = re.compile(r"^(\d+(?:\.\d+)?)(?:%|pct)$")
 
 
@@ -51,6 +58,20 @@ def rank_k_update(
     return lam * update
 
 
+def rl_checkpoint_for(factors_path, meta: dict, checkpoint: str | Path | None) -> ModelWeights:
+    """The RL checkpoint that ``rest="rl"`` reads: given, or recorded in the factor file."""
+    folder = checkpoint or meta.get("checkpoint")
+    if not folder:
+        raise InputError(
+            f"{factors_path}: rest 'rl' needs the RL checkpoint, but the factor file records none "
+            "(metadata 'checkpoint'); give it with --checkpoint"
+        )
+    if not Path(folder).is_dir():
+        where = "given" if checkpoint else f"recorded in {factors_path}"
+        raise InputError(f"rest 'rl': the RL checkpoint folder {folder} ({where}) is not found")
+    return ModelWeights(folder)
+
+
 def rank_k_weights(
     base: ModelWeights,
     factors_path: str | Path,
@@ -80,6 +101,25 @@ def rank_k_weights(
     return weights
 
 
+def rest_weights(base: ModelWeights, rl: ModelWeights, skip) -> dict[str, torch.Tensor]:
+    """``rest="rl"``: the 1-D tensors (norms, biases) that are not decomposed, from the RL model."""
+    out = {}
+    for name in base.names():
+        if name in skip:
+            continue
+        w0 = base.get(name)
+        if w0.ndim > 1:
+            continue
+        w1 = rl.get(name)
+        if w1.shape != w0.shape:
+            raise InputError(
+                f"tensor {name!r}: shape {tuple(w1.shape)} in {rl.folder} differs from "
+                f"{tuple(w0.shape)} in {base.folder}"
+            )
+        out[name] = w1.to(w0.dtype)
+    return out
+
+
 def build_model(
     base_dir: str | Path,
     factors_path: str | Path,
@@ -88,14 +128,32 @@ def build_model(
     scale: str = "frobenius",
     lam: float = 1.0,
     progress: bool = True,
-) -> None:
-    """Write an HF model folder: base weights with each decomposed matrix replaced."""
+    rest: str = "base",
+    checkpoint: str | Path | None = None,
+) -> dict:
+    """Write an HF model folder: base weights with each decomposed matrix replaced.
+
+    Returns counts of what each tensor was made of (rank-k, base, rl).
+    """
+    if rest not in RESTS:
+        raise InputError(f"rest must be one of {RESTS}, got {rest!r}")
     base = ModelWeights(base_dir)
     replaced = rank_k_weights(base, factors_path, rank, scale, lam)
-    tensors = {
-        name: (replaced[name] if name in replaced else base.get(name)).contiguous()
-        for name in progress_bar(base.names(), f"build rank {rank}", not progress)
-    }
+    with safe_open(str(factors_path), framework="pt") as handle:
+        meta = handle.metadata() or {}
+    rl = rl_checkpoint_for(factors_path, meta, checkpoint) if rest == "rl" else None
+    from_rl = rest_weights(base, rl, replaced) if rl is not None else {}
+    tensors: dict[str, torch.Tensor] = {}
+    counts = {"rank-k": len(replaced), "base": 0, "rl": len(from_rl)}
+    for name in progress_bar(base.names(), f"build rank {rank}", not progress):
+        if name in replaced:
+            tensors[name] = replaced[name].contiguous()
+        elif name in from_rl:
+            tensors[name] = from_rl[name].contiguous()
+        else:
+            tensors[name] = base.get(name).contiguous()
+            counts["base"] += 1
     with atomic_path(out, directory=True) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         copy_side_files(base_dir, tmp)
+    return counts

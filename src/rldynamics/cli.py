@@ -137,18 +137,132 @@ def cmd_download(args) -> None:
     log.info("%s@%s → %s", args.repo, args.revision, args.out)
 
 
+def _metric_settings(args):
+    from rldynamics.settings import MetricSettings
+
+    return MetricSettings(
+        angle_ranks=tuple(args.angle_ranks),
+        mask_fraction=args.mask_fraction,
+        mask_rank=args.mask_rank,
+    )
+
+
+def _labels(args) -> dict:
+    return {"run": args.run, "step": args.step}
+
+
 def cmd_decompose(args) -> None:
     from rldynamics.factors import decompose
+    from rldynamics.settings import Guard
 
-    meta = decompose(args.base, args.checkpoint, args.rank, args.out, args.pattern)
-    log.info("factors of %s at rank %s → %s", args.checkpoint, meta["rank"], args.out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    guard = Guard(
+        block=args.block,
+        max_steps=args.max_steps,
+        sigma_tol=args.sigma_tol,
+        vector_tol=args.vector_tol,
+    )
+    meta = decompose(
+        args.base,
+        args.checkpoint,
+        args.rank,
+        args.out,
+        args.pattern,
+        method=args.method,
+        device=args.device,
+        guard=guard,
+        seed=args.seed,
+        metrics_out=args.metrics_out,
+        metric_settings=_metric_settings(args) if args.metrics_out else None,
+        labels=_labels(args),
+    )
+    log.info(
+        "factors of %s at rank %s (%s on %s; %s) → %s",
+        args.checkpoint,
+        meta["rank"],
+        meta["method"],
+        meta["device"],
+        ", ".join(f"{n} {m}" for m, n in meta["methods_used"].items()),
+        args.out,
+    )
+    if args.metrics_out:
+        log.info("parameter metrics → %s", args.metrics_out)
 
 
 def cmd_build(args) -> None:
     from rldynamics.build import build_model
 
-    build_model(args.base, args.factors, args.rank, args.out, args.scale, args.lam)
-    log.info("rank-%s model (scale %s, λ %g) → %s", args.rank, args.scale, args.lam, args.out)
+    counts = build_model(
+        args.base,
+        args.factors,
+        args.rank,
+        args.out,
+        args.scale,
+        args.lam,
+        rest=args.rest,
+        checkpoint=args.checkpoint,
+    )
+    log.info(
+        "rank-%s model (scale %s, λ %g, rest %s: %d rank-k, %d base, %d rl tensors) → %s",
+        args.rank,
+        args.scale,
+        args.lam,
+        args.rest,
+        counts["rank-k"],
+        counts["base"],
+        counts["rl"],
+        args.out,
+    )
+
+
+def cmd_parameters(args) -> None:
+    from rldynamics.param_metrics import checkpoint_metrics
+
+    frame = checkpoint_metrics(
+        args.base,
+        args.checkpoint,
+        args.out,
+        args.pattern,
+        _metric_settings(args),
+        args.device,
+        _labels(args),
+    )
+    log.info("%d metric rows of %s → %s", len(frame), args.checkpoint, args.out)
+
+
+def cmd_parameter_table(args) -> None:
+    import pandas as pd
+
+    from rldynamics.io import write_csv
+    from rldynamics.param_metrics import concat_tables
+
+    frames = []
+    for path in args.inputs:
+        if not Path(path).exists():
+            raise InputError(f"parameter-metric table not found: {path}")
+        frames.append(pd.read_csv(path, dtype={"k": "Int64", "layer": "Int64"}))
+    table = concat_tables(frames)
+    write_csv(args.out, table)
+    log.info("%d parameter-metric rows from %d checkpoints → %s", len(table), len(frames), args.out)
+
+
+def cmd_parameter_figures(args) -> None:
+    import pandas as pd
+
+    from rldynamics import figures
+
+    path = Path(args.table)
+    if not path.exists():
+        raise InputError(f"parameter-metric table not found: {path}")
+    table = pd.read_csv(path, dtype={"k": "Int64", "layer": "Int64"})
+    out = Path(args.out_dir)
+    figures.sparsity_by_type(table, out / "update_sparsity", args.run)
+    figures.principal_angles_by_layer(table, out / "principal_angles", args.run)
+    figures.spectral_drift(table, out / "spectral_drift", args.run)
+    log.info("parameter figures → %s", out)
 
 
 def _read_spec(text: str) -> dict:
@@ -324,8 +438,36 @@ def cmd_config_docs(args) -> None:
 # --- parser ------------------------------------------------------------------------------
 
 
+def _add_metric_args(p) -> None:
+    from rldynamics.settings import MetricSettings
+
+    defaults = MetricSettings()
+    p.add_argument(
+        "--angle-ranks",
+        type=int,
+        nargs="+",
+        default=list(defaults.angle_ranks),
+        help="k of the principal angles between top-k singular subspaces",
+    )
+    p.add_argument(
+        "--mask-fraction",
+        type=float,
+        default=defaults.mask_fraction,
+        help="α: share of entries in the principal and low-magnitude masks",
+    )
+    p.add_argument(
+        "--mask-rank",
+        type=int,
+        default=defaults.mask_rank,
+        help="k of the rank-k reconstruction of W0 behind the principal mask",
+    )
+    p.add_argument("--run", help="run name written into the metrics table")
+    p.add_argument("--step", type=int, help="checkpoint step written into the metrics table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rldynamics.selection import DEFAULT_PARAM_PATTERN
+    from rldynamics.settings import METHODS, Guard
     from rldynamics.toy.config import ArchConfig, RLConfig, WarmupConfig
 
     parser = argparse.ArgumentParser(prog="rldynamics", description=__doc__.splitlines()[0])
@@ -382,12 +524,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_download)
 
+    guard = Guard()
     p = sub.add_parser("decompose", help="top-k singular factors of ΔW per decomposed matrix")
     p.add_argument("--base", required=True)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--rank", required=True, help="positive integer or 'full'")
     p.add_argument("--out", required=True)
     p.add_argument("--pattern", default=DEFAULT_PARAM_PATTERN, help="regex of parameter names")
+    p.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="randomized",
+        help="randomized block Krylov with an accuracy guard (default), or the exact SVD",
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random start blocks")
+    p.add_argument("--block", type=int, default=guard.block, help="Krylov block size")
+    p.add_argument(
+        "--max-steps", type=int, default=guard.max_steps, help="Krylov steps before exact SVD"
+    )
+    p.add_argument(
+        "--sigma-tol",
+        type=float,
+        default=guard.sigma_tol,
+        help="estimated relative error allowed on σ1..σk",
+    )
+    p.add_argument(
+        "--vector-tol",
+        type=float,
+        default=guard.vector_tol,
+        help="estimated sin of the angle allowed on u1, v1",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+    p.add_argument(
+        "--metrics-out", help="also write this checkpoint's Path Not Taken metrics (CSV)"
+    )
+    _add_metric_args(p)
     p.set_defaults(func=cmd_decompose)
 
     p = sub.add_parser("build", help="rank-k model W0 + λ·c·ΔW(k) as an HF folder")
@@ -396,8 +570,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", required=True, help="positive integer or 'full'")
     p.add_argument("--scale", choices=["frobenius", "none"], default="frobenius")
     p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument(
+        "--rest",
+        choices=["base", "rl"],
+        default="base",
+        help="tensors not decomposed: base keeps them all; rl takes the 1-D ones (norms, "
+        "biases) from the RL checkpoint",
+    )
+    p.add_argument(
+        "--checkpoint",
+        help="RL checkpoint folder for --rest rl (default: the one the factor file records)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("parameters", help="Path Not Taken metrics of one checkpoint (CSV)")
+    p.add_argument("--base", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--pattern", default=DEFAULT_PARAM_PATTERN, help="regex of parameter names")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    _add_metric_args(p)
+    p.set_defaults(func=cmd_parameters)
+
+    p = sub.add_parser("parameter-table", help="gather per-checkpoint metric CSVs into one")
+    p.add_argument("--out", required=True)
+    p.add_argument("inputs", nargs="+")
+    p.set_defaults(func=cmd_parameter_table)
+
+    p = sub.add_parser("parameter-figures", help="draw the parameter-metric figures")
+    p.add_argument("--table", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_parameter_figures)
 
     p = sub.add_parser("evaluate", help="score models with lm-eval (several per process)")
     p.add_argument("--spec", help="scoring spec: JSON text or a JSON file (see evaluate.py)")

@@ -14,7 +14,6 @@ PLS score z1; R² of that fit.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from sklearn.cross_decomposition import PLSRegression
 
 from rldynamics.errors import InputError
 from rldynamics.io import load_factors, save_tensors
+from rldynamics.selection import module_kind  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +131,6 @@ def fit_linear(X: np.ndarray, y: np.ndarray, name: str = "module") -> LinearFit:
     residual = y - (a * z + b)
     r2 = 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
     return LinearFit(pls=pls, a=float(a), b=float(b), r2=r2)
-
-
-def module_kind(name: str) -> tuple[int | None, str]:
-    """(layer index, projection type) parsed from a parameter name, for tables and figures."""
-    layer = re.search(r"layers\.(\d+)\.", name)
-    proj = re.search(r"\.(\w+_proj)\.", name)
-    return (int(layer.group(1)) if layer else None, proj.group(1) if proj else name)
 
 
 def save_series(path, series: Series) -> None:

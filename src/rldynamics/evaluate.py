@@ -177,11 +177,11 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
     - ``folder``: a model folder (base, checkpoint);
     - ``factors`` (+ ``rank``, ``scale``, ``lam``): W + the rank-k update, W being the base,
       or the model in ``folder`` when both are given (AlphaRL's official-code container);
-      with ``rest: rl`` the tensors that are not decomposed come from ``rest_from``;
+      with ``rest: rl`` the 1-D tensors that are not decomposed come from ``rest_from``;
     - ``extrapolate`` {from, to, alpha}: the whole-weight linear extrapolation baseline.
     """
     from rldynamics.baseline import extrapolated_weights
-    from rldynamics.build import rank_k_weights
+    from rldynamics.build import rank_k_weights, rest_weights
 
     if spec.get("extrapolate"):
         e = spec["extrapolate"]
@@ -191,20 +191,18 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
     if spec.get("folder") and Path(spec["folder"]).resolve() != base.folder.resolve():
         container = ModelWeights(spec["folder"])
         tensors = {name: container.get(name) for name in container.names()}
-    if spec.get("factors") and spec.get("rest") == "rl":
-        # Tensors that are not decomposed come from the RL checkpoint ("rest: rl").
-        rl = ModelWeights(spec["rest_from"])
-        tensors = {name: rl.get(name) for name in rl.names()}
     if spec.get("factors"):
-        tensors.update(
-            rank_k_weights(
-                container,
-                spec["factors"],
-                spec["rank"],
-                spec.get("scale", "frobenius"),
-                float(spec.get("lam", 1.0)),
-            )
+        replaced = rank_k_weights(
+            container,
+            spec["factors"],
+            spec["rank"],
+            spec.get("scale", "frobenius"),
+            float(spec.get("lam", 1.0)),
         )
+        if spec.get("rest") == "rl":
+            # 1-D tensors that are not decomposed come from the RL checkpoint ("rest: rl").
+            tensors.update(rest_weights(container, ModelWeights(spec["rest_from"]), replaced))
+        tensors.update(replaced)
     return tensors
 
 

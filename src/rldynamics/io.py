@@ -73,9 +73,14 @@ def write_csv(path: str | Path, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def metadata_strings(metadata: dict) -> dict[str, str]:
+    """Safetensors metadata holds strings: non-strings are stored as JSON."""
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
     """Write a safetensors file atomically; metadata values are stored as strings."""
-    meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    meta = metadata_strings(metadata)
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
 
@@ -144,6 +149,42 @@ class ModelWeights:
 
     def weight_files(self) -> list[Path]:
         return sorted(set(self.files.values()))
+
+
+def resident_bytes() -> int | None:
+    """The process's resident set size now (Linux), or None where /proc is not there."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def release_freed_memory(above: int = 0) -> None:
+    """Hand memory freed by the C allocator back to the system (glibc's malloc_trim).
+
+    Matrices of different sizes, allocated and freed in turn, fragment glibc's heap (its mmap
+    threshold grows with every large block freed), so the resident size creeps far above the
+    few matrices alive (1.6 GB instead of 0.3 GB over the 168 matrices of a 0.5B model).
+    Trimming costs page faults later, so it is done only when the resident size exceeds
+    ``above`` bytes. A no-op where the C library has no malloc_trim.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if not _malloc_trim:
+        return
+    resident = resident_bytes()
+    if resident is None or resident > above:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
 
 
 def copy_side_files(source: str | Path, target: str | Path) -> None:

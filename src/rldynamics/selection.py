@@ -19,3 +19,10 @@ def select_params(names: list[str], pattern: str = DEFAULT_PARAM_PATTERN) -> lis
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
     return sorted(chosen, key=order)
+
+
+def module_kind(name: str) -> tuple[int | None, str]:
+    """(layer index, projection type) parsed from a parameter name, for tables and figures."""
+    layer = re.search(r"layers\.(\d+)\.", name)
+    proj = re.search(r"\.(\w+_proj)\.", name)
+    return (int(layer.group(1)) if layer else None, proj.group(1) if proj else name)

@@ -96,6 +96,36 @@ def factors_path(step, rank=None):
     return f"{RESULTS}/factors/k{rank or FACTOR_RANK}/step-{step}.safetensors"
 
 
+# --- decomposition engine and parameter metrics ---------------------------------------
+
+DECOMPOSE = config["decompose"]
+PARAMETERS = config["parameters"]
+DECOMPOSE_OUTPUT = {"factors": factors_path("{step}")}
+if PARAMETERS["enabled"]:
+    DECOMPOSE_OUTPUT["metrics"] = f"{RESULTS}/parameters/step-{{step}}.csv"
+
+
+def metrics_args(wildcards, output):
+    """The decompose options that add this checkpoint's parameter metrics (or none)."""
+    if not PARAMETERS["enabled"]:
+        return ""
+    ranks = " ".join(str(k) for k in PARAMETERS["angle_ranks"])
+    return (
+        f"--metrics-out {output.metrics} --angle-ranks {ranks}"
+        f" --mask-fraction {PARAMETERS['mask_fraction']}"
+        f" --mask-rank {PARAMETERS['mask_rank']}"
+        f" --run {shlex.quote(RUN)} --step {wildcards.step}"
+    )
+
+
+ENGINE_ARGS = (
+    f"--pattern {shlex.quote(DECOMPOSE['pattern'])} --method {DECOMPOSE['method']}"
+    f" --device {shlex.quote(DECOMPOSE['device'])} --seed {config['seed']}"
+)
+
+REST = config["rank_models"]["rest"]
+
+
 # --- benchmarks -------------------------------------------------------------------------
 
 BENCHMARKS = config["benchmarks"]
@@ -218,6 +248,12 @@ def model_spec(key):
                 variant=scale,
             ),
             **dict(factors=factors_path(step, factor_rank_for(k)), rank=k, scale=scale),
+            # rest: rl takes the 1-D tensors that are not decomposed from the checkpoint
+            **(
+                dict(rest="rl", rest_from=checkpoint_folder(step))
+                if REST == "rl"
+                else {}
+            ),
         }
     pct = name.removeprefix("window-")
     window = WINDOWS[pct][1]
@@ -256,7 +292,9 @@ def model_sources(spec):
     """The files a model is built from."""
     if "extrapolate" in spec:
         return [spec["extrapolate"]["from"], spec["extrapolate"]["to"]]
-    return [p for p in (spec.get("folder"), spec.get("factors")) if p]
+    return [
+        p for p in (spec.get("folder"), spec.get("factors"), spec.get("rest_from")) if p
+    ]
 
 
 def benchmark_specs():

@@ -1,0 +1,120 @@
+"""The decomposition engine against the exact SVD on planted spectra, and its accuracy guard."""
+
+import pytest
+import torch
+
+from rldynamics.errors import InputError
+from rldynamics.lowrank import (
+    Guard,
+    exact_top_k,
+    guard_estimates,
+    matrix_seed,
+    resolve_device,
+    top_k,
+)
+from tests.conftest import planted, rl_like_spectrum
+
+
+def assert_close_to_exact(result, A, k, sigma_tol=1e-4, cos_tol=0.9999):
+    exact = exact_top_k(A.double(), k)
+    rel = ((result.S.double() - exact.S).abs() / exact.S).max().item()
+    assert rel <= sigma_tol, f"σ relative error {rel:.2e}"
+    cos_u = abs(torch.dot(result.U[:, 0].double(), exact.U[:, 0])).item()
+    cos_v = abs(torch.dot(result.V[:, 0].double(), exact.V[:, 0])).item()
+    assert cos_u >= cos_tol and cos_v >= cos_tol, (cos_u, cos_v)
+    # The returned bases are orthonormal.
+    eye = torch.eye(k, dtype=torch.float64)
+    assert torch.allclose(result.U.double().T @ result.U.double(), eye, atol=1e-5)
+    assert torch.allclose(result.V.double().T @ result.V.double(), eye, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "m, n, spectrum",
+    [
+        (600, 200, rl_like_spectrum(200)),  # dominant direction, 1/i tail
+        (200, 600, rl_like_spectrum(200, decay=0.5)),  # wide, slower tail
+        (300, 300, [0.9**i for i in range(300)]),  # geometric decay
+        (500, 256, rl_like_spectrum(256, dominance=1.5, decay=1.5)),
+    ],
+)
+def test_randomized_matches_exact_on_planted_spectra(m, n, spectrum):
+    A = planted(m, n, spectrum, seed=m + n)
+    result = top_k(A, 8, "randomized", Guard(), seed=1)
+    assert result.method == "randomized", result.info
+    assert result.sigma_err <= Guard().sigma_tol and result.angle <= Guard().vector_tol
+    assert_close_to_exact(result, A, 8)
+    # The planted values themselves, to float32 accuracy.
+    planted_top = torch.tensor(sorted(spectrum, reverse=True)[:8])
+    assert torch.allclose(result.S, planted_top, rtol=1e-4)
+
+
+def test_guard_spends_more_steps_on_a_flatter_spectrum():
+    steep = top_k(planted(400, 300, [0.7**i for i in range(300)], 1), 8, seed=3)
+    gentle = top_k(planted(400, 300, [0.97**i for i in range(300)], 1), 8, seed=3)
+    assert steep.method == gentle.method == "randomized"
+    assert gentle.steps > steep.steps
+
+
+def test_guard_falls_back_to_exact_on_a_flat_spectrum():
+    gen = torch.Generator().manual_seed(5)
+    A = torch.randn(400, 300, generator=gen)  # Marchenko–Pastur: no gap at the top
+    result = top_k(A, 8, "randomized", Guard(max_steps=3), seed=0)
+    assert result.method == "exact-fallback"
+    assert "guard not met after 3" in result.info["reason"]
+    assert result.record()["method"] == "exact-fallback" and "reason" in result.record()
+    exact = exact_top_k(A, 8)
+    assert torch.allclose(result.S, exact.S)
+
+
+def test_exactly_low_rank_update_converges_with_zero_tail():
+    A = planted(300, 200, [5.0, 2.0])  # rank 2, asked for 8
+    result = top_k(A, 8, "randomized", Guard(), seed=0)
+    assert result.method == "randomized" and result.steps == 2  # K_V holds v1, v2 at step 2
+    assert result.S[:2].tolist() == pytest.approx([5.0, 2.0], rel=1e-5)
+    assert result.S[2:].abs().max().item() < 1e-5
+
+
+def test_zero_update_gives_zero_factors():
+    result = top_k(torch.zeros(70, 90), 3)
+    assert result.method == "zero" and torch.equal(result.S, torch.zeros(3))
+    assert torch.equal(result.U, torch.eye(70, 3)) and torch.equal(result.V, torch.eye(90, 3))
+
+
+def test_small_matrix_full_rank_and_exact_method_use_the_svd():
+    A = planted(300, 200, rl_like_spectrum(200))
+    assert top_k(A[:40], 8).method == "exact"  # too small for Krylov blocks of 16
+    assert top_k(A, 8, "exact").method == "exact"
+    assert top_k(A[:30, :20], None).S.shape == (20,)
+
+
+def test_same_seed_same_factors_and_seed_depends_on_the_name():
+    A = planted(400, 200, rl_like_spectrum(200))
+    one, two = top_k(A, 4, seed=7), top_k(A, 4, seed=7)
+    assert torch.equal(one.U, two.U) and torch.equal(one.S, two.S)
+    assert matrix_seed("a.weight") != matrix_seed("b.weight")
+    assert matrix_seed("a.weight", 1) != matrix_seed("a.weight", 2)
+
+
+def test_guard_estimates_known_values():
+    ritz = torch.tensor([10.0, 5.0, 4.0])
+    residual = torch.tensor([1e-3, 1e-3]) * 2**0.5  # η = 1e-3
+    sigma_err, angle = guard_estimates(ritz, residual, 2, 1e-5)
+    # σ1: min(η, η²/5)/10 = 2e-8; σ2: min(η, η²/1)/5 = 2e-7. Angle: η/(10 − 5).
+    assert sigma_err == pytest.approx(2e-7)
+    assert angle == pytest.approx(2e-4)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(InputError, match="layer.q.*rank 9 exceeds"):
+        top_k(torch.randn(8, 5), 9, name="layer.q")
+    with pytest.raises(InputError, match="method"):
+        top_k(torch.randn(8, 5), 2, method="lanczos")
+    with pytest.raises(InputError, match="device"):
+        resolve_device("tpu")
+    with pytest.raises(InputError, match="positive"):
+        Guard(block=0)
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(InputError, match="CUDA is not available"):
+            resolve_device("cuda")

@@ -1,0 +1,45 @@
+# The Path Not Taken parameter metrics (METHOD §7): per matrix and checkpoint, computed by
+# `decompose` in its pass over the tensors, gathered into one tidy table and drawn.
+
+PARAMETER_FIGURES = ["update_sparsity", "principal_angles", "spectral_drift"]
+
+
+rule parameter_table:
+    input:
+        [f"{RESULTS}/parameters/step-{s}.csv" for s in STEPS],
+    output:
+        report(
+            f"{RESULTS}/tables/parameters.csv",
+            caption="../report/parameters.rst",
+            category="Tables",
+        ),
+    log:
+        f"{RESULTS}/logs/parameter_table.log",
+    conda:
+        ENV
+    shell:
+        "rldynamics parameter-table --out {output} {input} > {log} 2>&1"
+
+
+rule parameter_figures:
+    input:
+        rules.parameter_table.output,
+    output:
+        png=[
+            report(
+                f"{RESULTS}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+            )
+            for name in PARAMETER_FIGURES
+        ],
+        pdf=[f"{RESULTS}/figures/{name}.pdf" for name in PARAMETER_FIGURES],
+    log:
+        f"{RESULTS}/logs/parameter_figures.log",
+    conda:
+        ENV
+    params:
+        run=RUN,
+    shell:
+        "rldynamics parameter-figures --table {input} --run {params.run}"
+        " --out-dir $(dirname {output.png[0]}) > {log} 2>&1"
