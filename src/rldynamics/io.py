@@ -64,10 +64,6 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_json(path: str | Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
 def write_csv(path: str | Path, frame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
