@@ -62,3 +62,5 @@ def test_alpharl_table_retention_and_speedup():
     baseline = table.loc["baseline"]
     assert baseline["prediction"] == pytest.approx(0.55) and bool(baseline["retained_96"]) is False
     assert np.isnan(baseline["best_speedup_at_96"])
+    assert baseline["reads_after_window"] == "nothing"
+    assert "final accuracy" in out["reads_after_window"]

@@ -89,6 +89,15 @@ def recovery_table(
     return pd.DataFrame(out)
 
 
+def reads_after_window(method: str, variant: str) -> str:
+    """What a prediction read from after its window (see rldynamics.alpharl.VARIANTS)."""
+    if method == "alpharl" and variant == "paper":
+        return "every later checkpoint (sign alignment); the final accuracy (target)"
+    if method == "alpharl" and variant == "official-code":
+        return "every later checkpoint (sign alignment)"
+    return "nothing"
+
+
 def alpharl_table(
     table: pd.DataFrame, metrics: dict[str, str], windows: dict[float, int]
 ) -> pd.DataFrame:
@@ -130,6 +139,7 @@ def alpharl_table(
                     else float("nan"),
                     "speedup": final_step / last_step,
                     "retained_96": value >= 0.96 * final,
+                    "reads_after_window": reads_after_window(pred["model_kind"], pred["variant"]),
                     "n": int(pred["n"]),
                 }
             )
