@@ -71,6 +71,7 @@ def task_config(
         data = Path(data)
         if not data.exists():
             raise InputError(f"benchmark data file not found: {data} (task {task_yaml})")
+        check_data_file(data)
         config["dataset_path"] = "json"
         config.pop("dataset_name", None)
         split = config.get("test_split", "test")
@@ -98,6 +99,33 @@ def yaml_generation(config: dict) -> dict:
         "top_p": float(kwargs.get("top_p", 1.0)),
         "max_new_tokens": int(kwargs.get("max_gen_toks", 256)),
     }
+
+
+def check_data_file(path: Path) -> None:
+    """Every line of a local benchmark file is a JSON object with a question and an answer."""
+    from rldynamics.grading import ANSWER_FIELDS, QUESTION_FIELDS
+
+    lines = path.read_text().splitlines()
+    if not any(line.strip() for line in lines):
+        raise InputError(f"{path}: the benchmark data file is empty")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from err
+        if not isinstance(item, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object")
+        keys = set(item)
+        if not keys & {*QUESTION_FIELDS, "Question"} or not keys & {
+            *ANSWER_FIELDS,
+            "Correct Answer",
+        }:
+            raise InputError(
+                f"{path}:{lineno}: an item needs a question ({', '.join(QUESTION_FIELDS)}) and "
+                f"an answer ({', '.join(ANSWER_FIELDS)}) field; it has {sorted(keys)}"
+            )
 
 
 def apply_generation(config: dict, generation: dict) -> None:

@@ -184,6 +184,11 @@ def decompose(
         largest = max(largest, 4 * w0.numel())
         del w0, w1, result
         release_freed_memory(above=baseline + 16 * largest)
+    if all(float(tensors[f"{name}.fro"]) == 0.0 for name in params):
+        raise InputError(
+            f"checkpoint {checkpoint_dir} is identical to the base {base_dir} in every "
+            "decomposed matrix (ΔW = 0): is it the right checkpoint?"
+        )
     used = Counter(entry["method"] for entry in solver.values())
     meta = {
         "base": str(base_dir),
