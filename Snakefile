@@ -36,6 +36,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/alpharl.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/provenance.smk"
 
 
 if config["parameters"]["enabled"]:
@@ -47,6 +48,7 @@ rule all:
     default_target: True
     input:
         MANIFEST,
+        rules.provenance.output,
         rules.results.output,
         rules.recovery.output,
         rules.dynamics.output.linearity,

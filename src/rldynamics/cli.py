@@ -427,6 +427,13 @@ def cmd_figures(args) -> None:
     log.info("figures → %s", out)
 
 
+def cmd_provenance(args) -> None:
+    from rldynamics.provenance import write_provenance
+
+    record = write_provenance(args.config, args.manifest, args.base, args.out)
+    log.info("provenance (config sha256 %s) → %s", record["config_sha256"][:12], args.out)
+
+
 def cmd_config_docs(args) -> None:
     from rldynamics.configdoc import render
     from rldynamics.io import write_text
@@ -679,6 +686,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("provenance", help="record versions, config hash and input checksums")
+    p.add_argument("--config", required=True, help="the run's validated config as JSON")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--base", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
