@@ -83,3 +83,32 @@ def test_in_memory_model_matches_the_built_folder_and_resets(toy_base, tmp_path)
     base = ModelWeights(base_dir)
     for name, param in loader.model.named_parameters():
         assert torch.equal(param, base.get(name)), name
+
+
+def test_remote_code_is_off_unless_opted_in_and_an_opt_in_is_printed(toy_base, caplog):
+    import logging
+
+    base_dir, _, _ = toy_base
+    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate"):
+        ModelLoader(base_dir)
+    assert "trust_remote_code" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate"):
+        ModelLoader(base_dir, trust_remote_code=True)
+    assert "trust_remote_code is ON" in caplog.text and str(base_dir) in caplog.text
+
+
+def test_in_memory_rest_rl_takes_one_dimensional_tensors_from_the_checkpoint(toy_base, tmp_path):
+    from rldynamics.evaluate import model_tensors
+    from rldynamics.factors import decompose
+    from rldynamics.io import ModelWeights
+
+    base_dir, rl_dir, rl = toy_base
+    decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)
+    base = ModelWeights(base_dir)
+    spec = {"factors": str(tmp_path / "f.safetensors"), "rank": "1"}
+    plain = model_tensors(spec, base)
+    with_rest = model_tensors({**spec, "rest": "rl", "rest_from": str(rl_dir)}, base)
+    one_d = [n for n in base.names() if base.get(n).ndim == 1]
+    assert one_d and all(torch.equal(with_rest[n], rl[n]) for n in one_d)
+    assert not any(n in plain for n in one_d)
+    assert "model.embed_tokens.weight" not in with_rest  # 2-D, not decomposed: base value

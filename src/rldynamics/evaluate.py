@@ -153,18 +153,34 @@ def apply_generation(config: dict, generation: dict) -> None:
 # --- models ------------------------------------------------------------------------------------
 
 
+def warn_remote_code(folder, trust_remote_code: bool) -> None:
+    if trust_remote_code:
+        log.warning(
+            "trust_remote_code is ON for %s (config base.trust_remote_code): code shipped with "
+            "the model will run",
+            folder,
+        )
+
+
 class ModelLoader:
     """One live model whose weights are swapped in place for each model of a scoring job."""
 
-    def __init__(self, base_dir: str | Path, device: str = "cpu", dtype: str = "auto"):
+    def __init__(
+        self,
+        base_dir: str | Path,
+        device: str = "cpu",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+    ):
         import torch
         from transformers import AutoModelForCausalLM
 
         self.base_dir = Path(base_dir)
         self.base = ModelWeights(base_dir)
+        warn_remote_code(base_dir, trust_remote_code)
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         self.model = AutoModelForCausalLM.from_pretrained(
-            str(base_dir), dtype=torch_dtype, trust_remote_code=False
+            str(base_dir), dtype=torch_dtype, trust_remote_code=trust_remote_code
         ).to(device)
         self.model.eval()
         self.params = dict(self.model.named_parameters())
@@ -300,11 +316,14 @@ def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.Da
     if backend == "hf":
         from lm_eval.models.huggingface import HFLM
 
-        loader = ModelLoader(spec["base"], spec.get("device", "cpu"), spec.get("dtype", "auto"))
+        trust = bool(spec.get("trust_remote_code", False))
+        loader = ModelLoader(
+            spec["base"], spec.get("device", "cpu"), spec.get("dtype", "auto"), trust
+        )
         tokenizer = spec.get("tokenizer") or spec["base"]
         lm = HFLM(
             pretrained=loader.model,
-            tokenizer=_load_tokenizer(tokenizer),
+            tokenizer=_load_tokenizer(tokenizer, trust),
             batch_size=spec.get("batch_size", 64),
         )
     frames, raw = [], {}
@@ -334,10 +353,10 @@ def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.Da
     return table
 
 
-def _load_tokenizer(folder):
+def _load_tokenizer(folder, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
 
 
 def _score_vllm(spec, model, configs, common, simple_evaluate):
@@ -361,7 +380,10 @@ def _score_vllm(spec, model, configs, common, simple_evaluate):
         save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
         copy_side_files(spec["base"], folder)
     try:
+        trust = bool(spec.get("trust_remote_code", False))
+        warn_remote_code(folder, trust)
         args = {
+            "trust_remote_code": trust,
             "pretrained": str(folder),
             "tokenizer": spec.get("tokenizer") or spec["base"],
             "dtype": "auto",

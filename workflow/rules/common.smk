@@ -323,6 +323,7 @@ def scoring_spec(wildcards):
         "log_samples": ev["log_samples"],
         "batch_size": ev["batch_size"],
         "device": ev["device"],
+        "trust_remote_code": config["base"]["trust_remote_code"],
         "limit": ev["limit"],
         "seed": config["seed"],
     }
