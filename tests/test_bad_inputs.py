@@ -216,64 +216,44 @@ def test_window_with_fewer_than_two_checkpoints(tmp_path, capsys):
     )
 
 
-def test_benchmark_file_with_missing_fields(tmp_path, capsys):
+def score_with_data(tmp_path, text: str) -> tuple[list, str]:
+    """An evaluate command on the toy task whose data file holds ``text``."""
     data = tmp_path / "bench.jsonl"
-    data.write_text('{"question": "1+1=", "answer": "2"}\n{"question": "2+2="}\n')
+    data.write_text(text)
+    task = str(REPO / "workflow/tasks/toy_arithmetic.yaml")
     spec = {
         "base": str(tmp_path),
         "models": [],
-        "benchmarks": [
-            {
-                "name": "toy",
-                "task": str(REPO / "workflow/tasks/toy_arithmetic.yaml"),
-                "data": str(data),
-            }
-        ],
+        "benchmarks": [{"name": "toy", "task": task, "data": str(data)}],
     }
-    fails(
-        capsys,
-        [
-            "evaluate",
-            "--spec",
-            json.dumps(spec),
-            "--out-csv",
-            tmp_path / "o.csv",
-            "--out-json",
-            tmp_path / "o.json",
-        ],
-        f"{data}:2",
-        "answer",
-    )
+    argv = [
+        "evaluate",
+        "--spec",
+        json.dumps(spec),
+        "--out-csv",
+        tmp_path / "o.csv",
+        "--out-json",
+        tmp_path / "o.json",
+    ]
+    return argv, str(data)
 
 
-def test_benchmark_file_that_is_not_json(tmp_path, capsys):
-    data = tmp_path / "bench.jsonl"
-    data.write_text("question,answer\n1+1=,2\n")
-    spec = {
-        "base": str(tmp_path),
-        "models": [],
-        "benchmarks": [
-            {
-                "name": "toy",
-                "task": str(REPO / "workflow/tasks/toy_arithmetic.yaml"),
-                "data": str(data),
-            }
-        ],
-    }
-    fails(
-        capsys,
-        [
-            "evaluate",
-            "--spec",
-            json.dumps(spec),
-            "--out-csv",
-            tmp_path / "o.csv",
-            "--out-json",
-            tmp_path / "o.json",
-        ],
-        f"{data}:1",
-        "not valid JSON",
-    )
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ('{"question": "1+1=", "answer": "2"}\n{"question": "2+2="}\n', 2, "answer"),
+        ("question,answer\n1+1=,2\n", 1, "not valid JSON"),
+        ('["1+1=", "2"]\n', 1, "JSON object"),
+    ],
+)
+def test_malformed_benchmark_file(tmp_path, capsys, text, line, message):
+    argv, data = score_with_data(tmp_path, text)
+    fails(capsys, argv, f"{data}:{line}", message)
+
+
+def test_empty_benchmark_file(tmp_path, capsys):
+    argv, data = score_with_data(tmp_path, "\n")
+    fails(capsys, argv, data, "no items")
 
 
 def test_unknown_backend(tmp_path, capsys):

@@ -104,27 +104,14 @@ def yaml_generation(config: dict) -> dict:
 def check_data_file(path: Path) -> None:
     """Every line of a local benchmark file is a JSON object with a question and an answer."""
     from rldynamics.grading import ANSWER_FIELDS, QUESTION_FIELDS
+    from rldynamics.io import read_jsonl
 
-    lines = path.read_text().splitlines()
-    if not any(line.strip() for line in lines):
-        raise InputError(f"{path}: the benchmark data file is empty")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from err
-        if not isinstance(item, dict):
-            raise InputError(f"{path}:{lineno}: expected a JSON object")
-        keys = set(item)
-        if not keys & {*QUESTION_FIELDS, "Question"} or not keys & {
-            *ANSWER_FIELDS,
-            "Correct Answer",
-        }:
+    questions, answers = {*QUESTION_FIELDS, "Question"}, {*ANSWER_FIELDS, "Correct Answer"}
+    for lineno, item in read_jsonl(path):
+        if not set(item) & questions or not set(item) & answers:
             raise InputError(
                 f"{path}:{lineno}: an item needs a question ({', '.join(QUESTION_FIELDS)}) and "
-                f"an answer ({', '.join(ANSWER_FIELDS)}) field; it has {sorted(keys)}"
+                f"an answer ({', '.join(ANSWER_FIELDS)}) field; it has {sorted(item)}"
             )
 
 

@@ -64,6 +64,25 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, object) of every non-blank line; a line that is not a JSON object is named."""
+    path = Path(path)
+    items = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({err.msg})") from err
+        if not isinstance(item, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object")
+        items.append((lineno, item))
+    if not items:
+        raise InputError(f"{path}: the file holds no items")
+    return items
+
+
 def write_csv(path: str | Path, frame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)

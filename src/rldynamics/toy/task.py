@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+from rldynamics import io
 from rldynamics.errors import InputError
 from rldynamics.io import atomic_path
 
@@ -55,15 +56,9 @@ def write_jsonl(path: str | Path, items: list[dict]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
+    """The task's items; each needs a question and an answer."""
     items = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({err})") from err
+    for lineno, item in io.read_jsonl(path):
         for field in ("question", "answer"):
             if field not in item:
                 raise InputError(f"{path}:{lineno}: missing field {field!r}")
