@@ -111,7 +111,8 @@ def cmd_collect(args) -> None:
 
 
 def cmd_manifest(args) -> None:
-    from rldynamics.collect import STEP_FOLDER, write_manifest
+    from rldynamics.collect import write_manifest
+    from rldynamics.windows import STEP_FOLDER
 
     folders = {}
     for folder in map(Path, args.folders):

@@ -8,7 +8,6 @@ model's side files are taken; optimizer states and pickles are left behind.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -16,26 +15,7 @@ import pandas as pd
 
 from rldynamics.errors import InputError
 from rldynamics.io import MODEL_SIDE_FILES, ModelWeights, atomic_path, sha256_file, write_csv
-
-STEP_FOLDER = re.compile(r"^(?:checkpoint|step)-(\d+)$")
-
-
-def find_checkpoints(source: str | Path) -> dict[int, Path]:
-    """{step: folder} of every checkpoint folder directly under ``source``."""
-    source = Path(source)
-    if not source.is_dir():
-        raise InputError(f"checkpoint source folder not found: {source}")
-    found: dict[int, Path] = {}
-    for child in sorted(source.iterdir()):
-        match = STEP_FOLDER.match(child.name)
-        if match and child.is_dir():
-            step = int(match.group(1))
-            if step in found:
-                raise InputError(f"{source}: step {step} appears twice ({found[step]}, {child})")
-            found[step] = child
-    if not found:
-        raise InputError(f"{source}: no checkpoint-<N> or step-<N> folders")
-    return found
+from rldynamics.windows import find_checkpoints
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

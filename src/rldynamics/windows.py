@@ -1,6 +1,12 @@
-"""Which checkpoints fall in an early window of the run (no heavy imports: the DAG uses it)."""
+"""Checkpoint steps: finding a series on disk and the early windows of a run.
+
+Plain Python with no heavy imports: the DAG (common.smk, run by every cluster job) uses it.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from rldynamics.errors import InputError
 
@@ -19,3 +25,24 @@ def window_steps(steps: list[int], fraction: float) -> list[int]:
             f"({chosen}); the linear fit needs at least two"
         )
     return chosen
+
+
+STEP_FOLDER = re.compile(r"^(?:checkpoint|step)-(\d+)$")
+
+
+def find_checkpoints(source: str | Path) -> dict[int, Path]:
+    """{step: folder} of every checkpoint folder directly under ``source``."""
+    source = Path(source)
+    if not source.is_dir():
+        raise InputError(f"checkpoint source folder not found: {source}")
+    found: dict[int, Path] = {}
+    for child in sorted(source.iterdir()):
+        match = STEP_FOLDER.match(child.name)
+        if match and child.is_dir():
+            step = int(match.group(1))
+            if step in found:
+                raise InputError(f"{source}: step {step} appears twice ({found[step]}, {child})")
+            found[step] = child
+    if not found:
+        raise InputError(f"{source}: no checkpoint-<N> or step-<N> folders")
+    return found

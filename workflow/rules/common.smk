@@ -10,7 +10,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from rldynamics.errors import InputError
-from rldynamics.windows import window_steps
+from rldynamics.windows import find_checkpoints, window_steps
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -52,8 +52,6 @@ def checkpoint_steps():
         if sorted(set(wanted)) != list(wanted):
             _fail(f"checkpoints.steps must be strictly increasing, got {wanted}")
         return list(wanted)
-    from rldynamics.collect import find_checkpoints
-
     return sorted(find_checkpoints(config["checkpoints"]["path"]))
 
 
