@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import save_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +82,52 @@ def rl_like_spectrum(r: int, dominance: float = 4.0, decay: float = 1.0) -> list
     """A dominant direction over a slowly decaying tail: σ1 = dominance·σ2, σi ∝ i^-decay."""
     tail = [i ** (-decay) for i in range(1, r + 1)]
     return [dominance * tail[1]] + tail[1:]
+
+
+# --- the reduced toy world, run through snakemake --------------------------------------
+
+# Small enough for CI (about 2 minutes on 2 cores), large enough that accuracy moves
+# over the window (one-digit sums; the fit refuses a window of constant accuracy).
+REDUCED = {
+    "run": "ci",
+    "seed": 7,
+    "toy": {
+        "task": {"digits": 1, "n_train": 60, "n_test": 40},
+        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1},
+        "warmup": {"steps": 300, "lr": 0.003, "batch_size": 32, "wrong_fraction": 0.6},
+        "rl": {"steps": 12, "save_every": 2, "batch_size": 16, "lr": 5.0e-4},
+    },
+    "decompose": {"rank": 2},
+    "rank_models": {"ranks": [1, "50%", "full"], "lam_sweep": [0.5, 1.0]},
+    "evaluate": {"batch_size": 40},
+    "dynamics": {"control_draws": 10},
+    "alpharl": {"windows": [0.5]},
+}
+
+
+def snakemake(workdir, *args, env=None):
+    """Run the workflow on ``workdir``/config.yaml with the snakemake command."""
+    env = dict(env or os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """The reduced toy world run once, locally, for every test that compares against it."""
+    workdir = tmp_path_factory.mktemp("pipeline")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+TABLES = ["results.csv", "recovery.csv", "linearity.csv", "alpharl.csv", "parameters.csv"]
+
+
+def same_tables(left, right):
+    for name in TABLES:
+        a = (left / "results/ci/tables" / name).read_text()
+        b = (right / "results/ci/tables" / name).read_text()
+        assert a == b, f"{name} differs"

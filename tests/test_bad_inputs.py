@@ -174,7 +174,7 @@ def test_checkpoint_folder_without_checkpoints(tmp_path, capsys):
             "--manifest",
             tmp_path / "m.csv",
         ],
-        "no checkpoint-<N> or step-<N> folders",
+        "no checkpoint-<N>, step-<N> or global_step_<N> folders",
     )
 
 

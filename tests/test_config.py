@@ -1,4 +1,5 @@
 import copy
+import re
 
 import jsonschema
 import pytest
@@ -70,23 +71,14 @@ def test_every_config_key_is_in_the_reference():
         assert f"`{key}`" in doc, key
 
 
-def test_paper_dapo_config_dry_runs_with_all_six_benchmarks(tmp_path):
+def dry_run(configfile, workdir):
     import os
     import subprocess
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = ["snakemake", "-n", "-p", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     proc = subprocess.run(
-        [
-            "snakemake",
-            "-n",
-            "-p",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(REPO / "config/paper/dapo-qwen3-8b.yaml"),
-        ],
+        [*cmd, "--configfile", str(configfile)],
         capture_output=True,
         text=True,
         env=env,
@@ -94,14 +86,70 @@ def test_paper_dapo_config_dry_runs_with_all_six_benchmarks(tmp_path):
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    return out, {rule: int(count) for rule, count in stats.items()}
+
+
+# Planned jobs per rule of each paper run (downloading nothing). The runs published as
+# their final model only have one checkpoint: no dynamics, AlphaRL or checkpoint table.
+SINGLE_CHECKPOINT_JOBS = {
+    "hf_base": 1,
+    "hf_checkpoint": 1,
+    "manifest": 1,
+    "decompose": 1,
+    # base + final checkpoint in one job; 5 ranks and 9 more λ at 4 models per job
+    "evaluate": 1 + 4,
+    "results": 1,
+    "recovery": 1,
+    "figures": 1,
+    "parameter_table": 1,
+    "parameter_figures": 1,
+    "provenance": 1,
+    "all": 1,
+    "total": 16,
+}
+PAPER_RUNS = {
+    "dapo-qwen3-8b": {
+        "hf_base": 1,
+        "hf_checkpoint": 27,
+        "manifest": 1,
+        "decompose": 27,
+        # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ,
+        # 26 more rank-1); 5 windows of each of 3 AlphaRL variants; 5 windows of the baseline.
+        "evaluate": 7 + 10 + 3 * 2 + 2,
+        "checkpoint_results": 1,
+        "dynamics": 1,
+        "alpharl_predict": 3 * 5,
+        "alpharl_table": 1,
+        "results": 1,
+        "recovery": 1,
+        "figures": 1,
+        "parameter_table": 1,
+        "parameter_figures": 1,
+        "provenance": 1,
+        "all": 1,
+        "total": 106,
+    },
+    "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
+    "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,
+    "oat-zero-qwen2.5-math-7b": SINGLE_CHECKPOINT_JOBS,
+}
+
+
+def test_every_paper_config_is_tested():
+    assert {p.stem for p in (REPO / "config/paper").glob("*.yaml")} == set(PAPER_RUNS)
+
+
+@pytest.mark.parametrize("run", sorted(PAPER_RUNS))
+def test_paper_config_dry_runs_with_all_six_benchmarks(run, tmp_path):
+    out, stats = dry_run(REPO / f"config/paper/{run}.yaml", tmp_path)
+    assert stats == PAPER_RUNS[run]
     scoring = [line for line in out.splitlines() if "rldynamics evaluate" in line]
+    assert len(scoring) == stats["evaluate"]
     benchmarks = ["aime24", "aime25", "math500", "minerva_math", "gpqa_diamond", "gsm8k"]
-    # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ, 26
-    # more rank-1); 5 windows of each of 3 AlphaRL variants; 5 windows of the baseline.
-    assert len(scoring) == 7 + 10 + 3 * 2 + 2
     for command in scoring:
         for name in benchmarks:
             assert f'"name": "{name}"' in command
     assert "toy_task" not in out and "toy_rl" not in out
-    assert out.count("rldynamics download") == 28  # planned, not run
+    assert out.count("rldynamics download") == stats["hf_base"] + stats["hf_checkpoint"]
     assert not any(tmp_path.glob("results/*/models"))

@@ -10,43 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REDUCED, REPO, same_tables, snakemake
 
 pytestmark = pytest.mark.slow
-
-# Small enough for CI (about 2 minutes on 2 cores), large enough that accuracy moves
-# over the window (one-digit sums; the fit refuses a window of constant accuracy).
-REDUCED = {
-    "run": "ci",
-    "seed": 7,
-    "toy": {
-        "task": {"digits": 1, "n_train": 60, "n_test": 40},
-        "model": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 1},
-        "warmup": {"steps": 300, "lr": 0.003, "batch_size": 32, "wrong_fraction": 0.6},
-        "rl": {"steps": 12, "save_every": 2, "batch_size": 16, "lr": 5.0e-4},
-    },
-    "decompose": {"rank": 2},
-    "rank_models": {"ranks": [1, "50%", "full"], "lam_sweep": [0.5, 1.0]},
-    "evaluate": {"batch_size": 40},
-    "dynamics": {"control_draws": 10},
-    "alpharl": {"windows": [0.5]},
-}
-
-
-def snakemake(workdir, *args):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("pipeline")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
 
 
 def test_results_table_holds_every_model_kind(finished_run):
@@ -124,16 +90,6 @@ def test_lint_is_clean():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-TABLES = ["results.csv", "recovery.csv", "linearity.csv", "alpharl.csv", "parameters.csv"]
-
-
-def same_tables(left, right):
-    for name in TABLES:
-        a = (left / "results/ci/tables" / name).read_text()
-        b = (right / "results/ci/tables" / name).read_text()
-        assert a == b, f"{name} differs"
-
-
 def test_two_clean_runs_give_identical_tables(finished_run, tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
     proc = snakemake(tmp_path)
@@ -184,3 +140,23 @@ def test_killed_run_resumes_to_the_same_results(finished_run, tmp_path, stage):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:]
     same_tables(finished_run, tmp_path)
+
+
+def test_single_checkpoint_run_has_recovery_and_no_trajectory(tmp_path):
+    """A run published as its final model only: one checkpoint, no trajectory analyses."""
+    config = {**REDUCED, "run": "one"}
+    config["toy"] = {**REDUCED["toy"], "rl": {**REDUCED["toy"]["rl"], "steps": 2}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "rank-1 linearity, AlphaRL and the baseline need two or more" in proc.stderr
+    out = tmp_path / "results/one"
+    table = pd.read_csv(out / "tables/results.csv", dtype={"k": str})
+    assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k"}
+    recovery = pd.read_csv(out / "tables/recovery.csv", dtype={"k": str})
+    assert {"1", "50%", "full"} <= set(recovery["k"])
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(
+        ["accuracy_vs_step", "recovery_vs_k", "lambda_sweep"]
+        + ["update_sparsity", "principal_angles", "spectral_drift"]
+    )
+    assert not (out / "tables/linearity.csv").exists() and not (out / "dynamics").exists()

@@ -412,19 +412,23 @@ def cmd_figures(args) -> None:
     out = Path(args.out_dir)
     metrics = _metrics(args.metric)
     results = _read_results(args.results)
-    series = load_series_file(args.series)
-    accuracy = checkpoint_accuracy(results, metrics)
     figures.accuracy_vs_step(results, metrics, out / "accuracy_vs_step", args.run, args.lam)
     recovery = pd.read_csv(args.recovery, dtype={"k": str})
     figures.recovery_vs_k(recovery, out / "recovery_vs_k", args.run)
-    linearity, control = pd.read_csv(args.linearity), pd.read_csv(args.control)
-    figures.r2_histogram(
-        linearity, control, out / "r2_histogram", args.run, args.form, args.alignment
-    )
-    figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
     figures.lambda_sweep(results, metrics, out / "lambda_sweep", args.run)
-    figures.trajectories(series, accuracy, out / "trajectories", args.run)
-    figures.tsne(series, out / "tsne", args.run)
+    trajectory = [args.linearity, args.control, args.series, args.alpharl]
+    if any(trajectory) and not all(trajectory):
+        raise InputError("figures: give --linearity, --control, --series and --alpharl together")
+    if all(trajectory):
+        series = load_series_file(args.series)
+        accuracy = checkpoint_accuracy(results, metrics)
+        linearity, control = pd.read_csv(args.linearity), pd.read_csv(args.control)
+        figures.r2_histogram(
+            linearity, control, out / "r2_histogram", args.run, args.form, args.alignment
+        )
+        figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
+        figures.trajectories(series, accuracy, out / "trajectories", args.run)
+        figures.tsne(series, out / "tsne", args.run)
     log.info("figures → %s", out)
 
 
@@ -676,10 +680,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="draw the figures from the tables")
     p.add_argument("--results", required=True)
     p.add_argument("--recovery", required=True)
-    p.add_argument("--linearity", required=True)
-    p.add_argument("--control", required=True)
-    p.add_argument("--alpharl", required=True)
-    p.add_argument("--series", required=True)
+    trajectory_help = "trajectory tables (all four, or none for a single-checkpoint run)"
+    p.add_argument("--linearity", help=trajectory_help)
+    p.add_argument("--control", help=trajectory_help)
+    p.add_argument("--alpharl", help=trajectory_help)
+    p.add_argument("--series", help=trajectory_help)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
     p.add_argument("--lam", type=float, default=1.0, help="λ of the rank-1 overlay")
     p.add_argument("--form", default="paper", help="trajectory form of the R² histogram")

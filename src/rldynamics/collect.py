@@ -19,6 +19,9 @@ from rldynamics.windows import find_checkpoints
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    # Link the file itself, not a symlink to it: the HF cache's snapshot files are relative
+    # symlinks into its blobs, which would dangle in the new folder.
+    src = src.resolve()
     try:
         os.link(src, dst)
     except OSError:

@@ -375,6 +375,8 @@ def _score_vllm(spec, model, configs, common, simple_evaluate):
             "tokenizer": spec.get("tokenizer") or spec["base"],
             "dtype": "auto",
             "seed": int(spec.get("seed", 0)),
+            # A model too large for one GPU is split over the GPUs the job asked for.
+            "tensor_parallel_size": max(1, int(spec.get("gpus", 1))),
         }
         return simple_evaluate(
             model="vllm", model_args=args, tasks=copy.deepcopy(configs), **common

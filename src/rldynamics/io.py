@@ -132,9 +132,19 @@ class ModelWeights:
         else:
             found = sorted(p.name for p in self.folder.glob("*.safetensors"))
             if not found:
+                pickled = sorted(p.name for p in self.folder.glob("*.pt")) + sorted(
+                    p.name for p in self.folder.glob("*.bin")
+                )
+                hint = (
+                    f" (it holds pickled weights {pickled[:3]}: convert them to safetensors "
+                    "first, for a verl actor folder with `python -m verl.model_merger merge "
+                    "--backend fsdp --local_dir <actor> --target_dir <actor>/huggingface`)"
+                    if pickled
+                    else ""
+                )
                 raise InputError(
                     f"{self.folder}: no model.safetensors (nor an index of shards); "
-                    "only safetensors weights are read, never pickled files"
+                    f"only safetensors weights are read, never pickled files{hint}"
                 )
             self.files = {}
             for fname in found:

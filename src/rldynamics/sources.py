@@ -7,10 +7,14 @@ download honours HF_HOME and HF_HUB_OFFLINE (then only the local cache is read).
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from rldynamics.collect import copy_model
 from rldynamics.errors import InputError
+
+log = logging.getLogger(__name__)
 
 WANTED_FILES = [
     "*.safetensors",
@@ -30,8 +34,15 @@ def download(repo: str, revision: str, out: str | Path) -> None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    # The token comes from the environment only: False stops huggingface_hub from reading a
+    # token file left on the machine by `huggingface-cli login`.
+    token = os.environ.get("HF_TOKEN") or False
     try:
-        snapshot = snapshot_download(repo_id=repo, revision=revision, allow_patterns=WANTED_FILES)
+        # Interrupted downloads resume: finished files are in the cache (HF_HOME), partial
+        # ones are continued from their .incomplete blob.
+        snapshot = snapshot_download(
+            repo_id=repo, revision=revision, allow_patterns=WANTED_FILES, token=token
+        )
     except LocalEntryNotFoundError as err:
         raise InputError(
             f"{repo}@{revision}: not in the local HF cache and the Hub is unreachable or "
@@ -39,4 +50,5 @@ def download(repo: str, revision: str, out: str | Path) -> None:
         ) from err
     except HfHubHTTPError as err:
         raise InputError(f"{repo}@{revision}: download failed ({err})") from err
+    log.info("%s@%s: snapshot %s", repo, revision, snapshot)
     copy_model(snapshot, out)

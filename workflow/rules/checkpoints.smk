@@ -64,7 +64,7 @@ else:
 
     rule collect:
         input:
-            source=checkpoint_source(),
+            checkpoint_source_inputs(),
         output:
             manifest=MANIFEST,
             steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
@@ -73,7 +73,8 @@ else:
         conda:
             ENV
         params:
+            source=collect_source,
             steps=" ".join(map(str, STEPS)),
         shell:
-            "rldynamics collect --source {input.source:q} --steps {params.steps}"
+            "rldynamics collect --source {params.source:q} --steps {params.steps}"
             " --out-dir $(dirname {output.manifest}) --manifest {output.manifest} > {log} 2>&1"

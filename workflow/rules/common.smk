@@ -5,6 +5,7 @@
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -35,10 +36,18 @@ if config["checkpoints"]["source"] == "local" and not config["checkpoints"]["pat
 if config["base"]["source"] == "hf" and not config["base"]["repo"]:
     _fail("base.source is 'hf' but base.repo is not set")
 if config["checkpoints"]["source"] == "hf":
-    if "{step}" not in (config["checkpoints"]["repo"] or ""):
-        _fail("checkpoints.source is 'hf': checkpoints.repo must contain '{step}'")
+    if not config["checkpoints"]["repo"]:
+        _fail("checkpoints.source is 'hf' but checkpoints.repo is not set")
     if not config["checkpoints"]["steps"]:
         _fail("checkpoints.source is 'hf': list checkpoints.steps")
+    if (
+        "{step}" not in config["checkpoints"]["repo"]
+        and len(config["checkpoints"]["steps"]) > 1
+    ):
+        _fail(
+            "checkpoints.source is 'hf' with several steps: checkpoints.repo must contain "
+            "'{step}' (one repository per step)"
+        )
 
 
 def checkpoint_steps():
@@ -55,11 +64,26 @@ def checkpoint_steps():
     return sorted(find_checkpoints(config["checkpoints"]["path"]))
 
 
-def checkpoint_source():
-    """The folder that collecting reads: the toy RL output or the user's trainer output."""
+def collect_source(wildcards, input):
+    """The --source of collecting: the toy RL folder, or the configured folder or glob."""
     if config["checkpoints"]["source"] == "toy":
-        return f"{RESULTS}/rl"
+        return input[0]
     return config["checkpoints"]["path"]
+
+
+def checkpoint_source_inputs():
+    """The input files of collecting: the toy RL output folder, or each wanted step's folder
+    of the user's series (so that a step rewritten on disk is collected again)."""
+    if config["checkpoints"]["source"] == "toy":
+        return [f"{RESULTS}/rl"]
+    found = find_checkpoints(config["checkpoints"]["path"])
+    missing = [s for s in STEPS if s not in found]
+    if missing:
+        _fail(
+            f"checkpoints.path {config['checkpoints']['path']}: no checkpoint for steps "
+            f"{missing}; found {sorted(found)[:10]}"
+        )
+    return [str(found[s]) for s in STEPS]
 
 
 STEPS = checkpoint_steps()
@@ -67,8 +91,16 @@ MANIFEST = f"{RESULTS}/checkpoints/manifest.csv"
 FINAL_STEP = STEPS[-1]
 STRIDE = config["evaluate"]["checkpoint_stride"]
 EVAL_STEPS = sorted(set(STEPS[::STRIDE]) | {FINAL_STEP})
-if len(EVAL_STEPS) < 2:
-    _fail(f"at least two evaluated checkpoints are needed, got steps {EVAL_STEPS}")
+# The trajectory analyses (rank-1 linearity, AlphaRL, the baseline) need a series; a run
+# published as its final model only (one checkpoint) gets the rest: rank-k recovery, the
+# λ sweep and the parameter metrics.
+TRAJECTORY = len(EVAL_STEPS) >= 2
+if not TRAJECTORY:
+    print(
+        f"rldynamics: one evaluated checkpoint (step {FINAL_STEP}): rank-1 linearity, "
+        "AlphaRL and the baseline need two or more and are left out of this run",
+        file=sys.stderr,
+    )
 
 # --- ranks ------------------------------------------------------------------------------
 
@@ -153,9 +185,9 @@ METRIC_ARGS = " ".join(metric_arg(name) for name in BENCHMARKS)
 
 # --- AlphaRL windows --------------------------------------------------------------------
 
-VARIANTS = config["alpharl"]["variants"]
+VARIANTS = config["alpharl"]["variants"] if TRAJECTORY else []
 WINDOWS = {}  # percent label → (fraction, the window's checkpoint steps)
-for fraction in config["alpharl"]["windows"]:
+for fraction in config["alpharl"]["windows"] if TRAJECTORY else []:
     WINDOWS[f"{100 * fraction:g}"] = (fraction, window_steps(EVAL_STEPS, fraction))
 WINDOW_ARGS = " ".join(f"--window {f}:{steps[-1]}" for f, steps in WINDOWS.values())
 
@@ -321,6 +353,7 @@ def scoring_spec(wildcards):
         "log_samples": ev["log_samples"],
         "batch_size": ev["batch_size"],
         "device": ev["device"],
+        "gpus": ev["gpus"],
         "trust_remote_code": config["base"]["trust_remote_code"],
         "limit": ev["limit"],
         "seed": config["seed"],
@@ -342,7 +375,7 @@ def scoring_inputs(wildcards):
 
 
 CHUNK_KEY = r"[a-z0-9.-]+/chunk-\d+"
-VARIANT_KEY = "|".join(map(re.escape, VARIANTS))
+VARIANT_KEY = "|".join(map(re.escape, VARIANTS)) or "(?!)"  # (?!) matches nothing
 
 
 def alpharl_inputs(wildcards):
@@ -351,3 +384,32 @@ def alpharl_inputs(wildcards):
     if wildcards.variant != "prospective":
         inputs["results"] = f"{RESULTS}/tables/checkpoint_results.csv"
     return inputs
+
+
+# --- figures ----------------------------------------------------------------------------
+# A single-checkpoint run has no trajectory figures.
+
+FIGURES = ["accuracy_vs_step", "recovery_vs_k", "lambda_sweep"]
+TRAJECTORY_FIGURES = ["r2_histogram", "alpharl_windows", "trajectories", "tsne"]
+if TRAJECTORY:
+    FIGURES += TRAJECTORY_FIGURES
+
+
+def trajectory_tables(wildcards):
+    if not TRAJECTORY:
+        return {}
+    return {
+        "linearity": rules.dynamics.output.linearity,
+        "control": rules.dynamics.output.control,
+        "series": rules.dynamics.output.series,
+        "alpharl": rules.alpharl_table.output[0],
+    }
+
+
+def trajectory_args(wildcards, input):
+    if not TRAJECTORY:
+        return ""
+    return (
+        f"--linearity {input.linearity} --control {input.control} --series {input.series}"
+        f" --alpharl {input.alpharl}"
+    )

@@ -16,6 +16,8 @@ rule evaluate:
     conda:
         ENV
     threads: 1
+    resources:
+        gpu=config["evaluate"]["gpus"],
     params:
         spec=scoring_spec,
     shell:

@@ -1,24 +1,11 @@
-# The figures: each reads only the tables.
-
-FIGURES = [
-    "accuracy_vs_step",
-    "recovery_vs_k",
-    "r2_histogram",
-    "alpharl_windows",
-    "lambda_sweep",
-    "trajectories",
-    "tsne",
-]
+# The figures: each reads only the tables. A single-checkpoint run has no trajectory figures.
 
 
 rule figures:
     input:
+        unpack(trajectory_tables),
         results=rules.results.output,
         recovery=rules.recovery.output,
-        linearity=rules.dynamics.output.linearity,
-        control=rules.dynamics.output.control,
-        series=rules.dynamics.output.series,
-        alpharl=rules.alpharl_table.output,
     output:
         png=[
             report(
@@ -34,6 +21,7 @@ rule figures:
     conda:
         ENV
     params:
+        trajectory=trajectory_args,
         metrics=METRIC_ARGS,
         run=RUN,
         lam=config["rank_models"]["lam"],
@@ -41,7 +29,6 @@ rule figures:
         alignment=config["dynamics"]["alignment"],
     shell:
         "rldynamics figures --results {input.results} --recovery {input.recovery}"
-        " --linearity {input.linearity} --control {input.control} --series {input.series}"
-        " --alpharl {input.alpharl} {params.metrics} --run {params.run}"
+        " {params.trajectory} {params.metrics} --run {params.run}"
         " --lam {params.lam} --form {params.form} --alignment {params.alignment}"
         " --out-dir $(dirname {output.png[0]}) > {log} 2>&1"
