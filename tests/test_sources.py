@@ -179,10 +179,11 @@ def test_pipeline_collects_a_verl_glob_and_a_local_base(tmp_path):
             "source": "local",
             "path": f"{tmp_path}/verl/global_step_*/actor/huggingface",
         },
+        "alpharl": {"windows": [1.0]},
     }
     out = tmp_path / "work/results/local"
     (tmp_path / "work").mkdir()
-    targets = [f"{out}/checkpoints/manifest.csv", f"{out}/models/base"]
+    targets = ["results/local/checkpoints/manifest.csv", "results/local/models/base"]
     proc = run_targets(tmp_path / "work", config, targets, dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_manifest(out / "checkpoints/manifest.csv", [2, 4, 6])
@@ -199,14 +200,14 @@ def test_pipeline_downloads_from_an_offline_hf_cache(tmp_path):
         "run": "hub",
         "base": {"source": "hf", "repo": "toyorg/base", "revision": "c" * 40},
         "checkpoints": {"source": "hf", "repo": "toyorg/rl-step-{step}", "steps": [1, 2]},
+        "alpharl": {"windows": [1.0]},
     }
     env = dict(os.environ, HF_HOME=str(home), HF_HUB_OFFLINE="1")
     env.pop("HF_TOKEN", None)
     (tmp_path / "work").mkdir()
     out = tmp_path / "work/results/hub"
-    proc = run_targets(
-        tmp_path / "work", config, [f"{out}/checkpoints/manifest.csv", f"{out}/models/base"], env
-    )
+    targets = ["results/hub/checkpoints/manifest.csv", "results/hub/models/base"]
+    proc = run_targets(tmp_path / "work", config, targets, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_manifest(out / "checkpoints/manifest.csv", [1, 2])
     assert torch.equal(
