@@ -3,6 +3,7 @@
 # (also inside every cluster job), so it does only cheap work: no tensors, no heavy imports.
 
 import json
+import os
 import re
 import shlex
 import sys
@@ -19,6 +20,12 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 TOY = config["toy"]
 ENV = "../../envs/rldynamics.yaml"
+# Jobs in that environment find the rldynamics command in workflow/bin (it runs src/ of this
+# checkout); an installed rldynamics, earlier on PATH, takes precedence. Set here, the PATH
+# reaches every job: local ones inherit it, cluster jobs re-read this file.
+os.environ["PATH"] = os.pathsep.join(
+    [os.environ.get("PATH", ""), str(Path(workflow.basedir) / "workflow" / "bin")]
+)
 # Snakemake sets OMP_NUM_THREADS and the BLAS thread variables of every job to its
 # `threads:`, so parallel jobs do not oversubscribe the cores.
 
