@@ -11,9 +11,7 @@ import yaml
 
 from tests.conftest import REPO
 
-spec = importlib.util.spec_from_file_location(
-    "conda_env", REPO / "workflow/scripts/conda_env.py"
-)
+spec = importlib.util.spec_from_file_location("conda_env", REPO / "workflow/scripts/conda_env.py")
 conda_env = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(conda_env)
 

@@ -439,6 +439,28 @@ def cmd_provenance(args) -> None:
     log.info("provenance (config sha256 %s) → %s", record["config_sha256"][:12], args.out)
 
 
+def cmd_disk_plan(args) -> None:
+    import yaml
+    from snakemake.utils import validate
+
+    from rldynamics import diskplan
+    from rldynamics.io import write_text
+
+    try:
+        config = yaml.safe_load(Path(args.config).read_text())
+        hf_config = json.loads(Path(args.model_config).read_text())
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as err:
+        raise InputError(f"disk-plan: cannot read its inputs ({err})") from err
+    validate(config, args.schema, set_default=True)
+    table = diskplan.markdown(diskplan.plan(hf_config, config))
+    if args.readme:
+        readme = Path(args.readme)
+        write_text(readme, diskplan.replace_block(readme.read_text(), table, readme))
+        log.info("disk plan of %s → %s", args.config, readme)
+    else:
+        sys.stdout.write(table)
+
+
 def cmd_config_docs(args) -> None:
     from rldynamics.configdoc import render
     from rldynamics.io import write_text
@@ -699,6 +721,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_provenance)
+
+    p = sub.add_parser("disk-plan", help="disk space a run keeps and needs, from model shapes")
+    p.add_argument("--config", required=True, help="the run's config YAML")
+    p.add_argument("--model-config", required=True, help="the base model's HF config.json")
+    p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    p.add_argument("--readme", help="fill this file's disk-plan block instead of printing")
+    p.set_defaults(func=cmd_disk_plan)
 
     p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")

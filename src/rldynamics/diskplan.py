@@ -1,0 +1,223 @@
+"""Disk plan of a run: what it keeps, what is temporary, and how large, from a model's shapes.
+
+The shapes come from the model's HF ``config.json`` (a Llama/Qwen-style decoder: attention
+q/k/v/o, gated MLP, RMS norms), so a real run can be planned before anything is downloaded.
+Sizes follow the file formats this project writes: float32 factors U (m×k), S (k), V (n×k)
+and ‖ΔW‖F per matrix; the rank-1 series keeps u, v, σ1 and ‖ΔW‖F per matrix and step.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rldynamics.errors import InputError
+
+DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
+FLOAT32 = 4
+
+
+def decoder_shapes(hf_config: dict) -> dict[str, tuple[int, ...]]:
+    """{tensor name: shape} of a Llama/Qwen-style decoder described by ``hf_config``."""
+    try:
+        hidden = hf_config["hidden_size"]
+        inter = hf_config["intermediate_size"]
+        layers = hf_config["num_hidden_layers"]
+        heads = hf_config["num_attention_heads"]
+        kv_heads = hf_config.get("num_key_value_heads", heads)
+        vocab = hf_config["vocab_size"]
+    except KeyError as err:
+        raise InputError(f"model config: no {err} (a decoder's config.json is expected)") from err
+    head_dim = hf_config.get("head_dim") or hidden // heads
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden)}
+    for i in range(layers):
+        p = f"model.layers.{i}"
+        shapes[f"{p}.self_attn.q_proj.weight"] = (heads * head_dim, hidden)
+        shapes[f"{p}.self_attn.k_proj.weight"] = (kv_heads * head_dim, hidden)
+        shapes[f"{p}.self_attn.v_proj.weight"] = (kv_heads * head_dim, hidden)
+        shapes[f"{p}.self_attn.o_proj.weight"] = (hidden, heads * head_dim)
+        if hf_config.get("attention_bias", hf_config.get("model_type") == "qwen2"):
+            shapes[f"{p}.self_attn.q_proj.bias"] = (heads * head_dim,)
+            shapes[f"{p}.self_attn.k_proj.bias"] = (kv_heads * head_dim,)
+            shapes[f"{p}.self_attn.v_proj.bias"] = (kv_heads * head_dim,)
+        if hf_config.get("model_type") == "qwen3":
+            shapes[f"{p}.self_attn.q_norm.weight"] = (head_dim,)
+            shapes[f"{p}.self_attn.k_norm.weight"] = (head_dim,)
+        shapes[f"{p}.mlp.gate_proj.weight"] = (inter, hidden)
+        shapes[f"{p}.mlp.up_proj.weight"] = (inter, hidden)
+        shapes[f"{p}.mlp.down_proj.weight"] = (hidden, inter)
+        shapes[f"{p}.input_layernorm.weight"] = (hidden,)
+        shapes[f"{p}.post_attention_layernorm.weight"] = (hidden,)
+    shapes["model.norm.weight"] = (hidden,)
+    if not hf_config.get("tie_word_embeddings", False):
+        shapes["lm_head.weight"] = (vocab, hidden)
+    return shapes
+
+
+def _count(shape) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim
+    return total
+
+
+def _rank_of(k, m: int, n: int) -> int:
+    """The number of triplets a rank of rank_models.ranks keeps for an m × n matrix."""
+    k = str(k)
+    if k == "full":
+        return min(m, n)
+    if k.endswith("%"):
+        return max(1, int(float(k[:-1]) / 100 * min(m, n)))
+    return int(k)
+
+
+def plan(hf_config: dict, config: dict) -> list[dict]:
+    """Rows of the disk plan of ``config`` (validated, defaults filled) on this model."""
+    shapes = decoder_shapes(hf_config)
+    dtype = hf_config.get("torch_dtype") or hf_config.get("dtype") or "bfloat16"
+    if dtype not in DTYPE_BYTES:
+        raise InputError(f"model config: torch_dtype {dtype!r} is not one of {list(DTYPE_BYTES)}")
+    model_bytes = sum(_count(s) for s in shapes.values()) * DTYPE_BYTES[dtype]
+    pattern = re.compile(config["decompose"]["pattern"])
+    matrices = [s for name, s in shapes.items() if pattern.search(name) and len(s) == 2]
+    if not matrices:
+        raise InputError("decompose.pattern selects no matrix of this model")
+
+    def factor_bytes(rank_for) -> int:
+        return sum((m + n + 1) * rank_for(m, n) * FLOAT32 + FLOAT32 for m, n in matrices)
+
+    rank1_bytes = sum((m + n + 2) * FLOAT32 for m, n in matrices)
+    steps = config["checkpoints"]["steps"] or []
+    n_steps = len(steps)
+    eval_steps = len(set(steps[:: config["evaluate"]["checkpoint_stride"]]) | set(steps[-1:]))
+    trajectory = eval_steps >= 2
+    rank = config["decompose"]["rank"]
+    rows = []
+
+    def row(what, where, count, each, kept, note=""):
+        rows.append(
+            {
+                "what": what,
+                "where": where,
+                "count": count,
+                "each": each,
+                "total": count * each,
+                "kept": kept,
+                "note": note,
+            }
+        )
+
+    if config["checkpoints"]["source"] == "hf":
+        row(
+            "base and checkpoint downloads",
+            "HF cache (HF_HOME)",
+            1 + n_steps,
+            model_bytes,
+            "kept",
+            "safetensors only; free it with `hf cache` once the run is done",
+        )
+    row(
+        "base and checkpoint folders",
+        "results/<run>/models/base, checkpoints/step-N",
+        1 + n_steps,
+        model_bytes,
+        "kept",
+        "hard links to the cache or trainer output (no extra space) on the same file system, "
+        "copies otherwise",
+    )
+    row(
+        f"top-{rank} factors of every update",
+        f"results/<run>/factors/k{rank}/",
+        n_steps,
+        factor_bytes(lambda m, n: min(rank, m, n)),
+        "kept",
+        "float32 U, S, V and ‖ΔW‖F",
+    )
+    for k in config["rank_models"]["ranks"]:
+        kept_rank = [_rank_of(k, m, n) for m, n in matrices]
+        if max(kept_rank) > rank:
+            label = str(k).replace("%", "pct")
+            row(
+                f"rank-{k} factors of the final update",
+                f"results/<run>/factors/k{label}/",
+                1,
+                factor_bytes(lambda m, n, k=k: _rank_of(k, m, n)),
+                "kept",
+                "one decomposition beyond the per-checkpoint rank",
+            )
+    if trajectory:
+        row(
+            "rank-1 series",
+            "results/<run>/dynamics/",
+            1,
+            rank1_bytes * eval_steps,
+            "kept",
+            f"{eval_steps} evaluated checkpoints",
+        )
+        predictions = len(config["alpharl"]["variants"]) * len(config["alpharl"]["windows"])
+        row(
+            "AlphaRL predicted updates",
+            "results/<run>/alpharl/",
+            predictions,
+            rank1_bytes,
+            "kept",
+            "variants × windows, rank 1",
+        )
+    if config["evaluate"]["backend"] == "vllm":
+        row(
+            "derived model being scored",
+            "$TMPDIR of a scoring job",
+            1,
+            model_bytes,
+            "temporary",
+            "one per running scoring job, deleted once scored",
+        )
+    else:
+        row(
+            "derived models being scored",
+            "memory of a scoring job",
+            0,
+            model_bytes,
+            "none",
+            "built in memory from base + factors; nothing written",
+        )
+    return rows
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| What | Where | Count | Each | Total | Kept |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        note = f" ({r['note']})" if r["note"] else ""
+        lines.append(
+            f"| {r['what']}{note} | {r['where']} | {r['count']} | {human(r['each'])} "
+            f"| {human(r['total'])} | {r['kept']} |"
+        )
+    kept = sum(r["total"] for r in rows if r["kept"] == "kept")
+    folders = sum(r["total"] for r in rows if r["what"] == "base and checkpoint folders")
+    lines.append(
+        f"| **kept, folders hard-linked to the cache** | | | | **{human(kept - folders)}** | |"
+    )
+    lines.append(f"| **kept, folders copied** | | | | **{human(kept)}** | |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- disk-plan:begin -->", "<!-- disk-plan:end -->"
+
+
+def replace_block(document: str, table: str, source) -> str:
+    """``document`` with the text between the disk-plan markers replaced by ``table``."""
+    if BEGIN not in document or END not in document:
+        raise InputError(f"{source}: no {BEGIN} … {END} block to fill")
+    head, rest = document.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{table}{END}{tail}"
