@@ -16,6 +16,11 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# common.smk appends workflow/bin to PATH for jobs in environments without the package.
+envvars:
+    "PATH",
+
+
 include: "workflow/rules/common.smk"
 
 
