@@ -57,6 +57,14 @@ if config["checkpoints"]["source"] == "hf":
         )
 
 
+# A local series is listed once (a folder listing or a glob: cheap, but read by every job).
+LOCAL_CHECKPOINTS = (
+    find_checkpoints(config["checkpoints"]["path"])
+    if config["checkpoints"]["source"] == "local"
+    else {}
+)
+
+
 def checkpoint_steps():
     """The RL steps of the series, known before anything runs."""
     if config["checkpoints"]["source"] == "toy":
@@ -68,7 +76,7 @@ def checkpoint_steps():
         if sorted(set(wanted)) != list(wanted):
             _fail(f"checkpoints.steps must be strictly increasing, got {wanted}")
         return list(wanted)
-    return sorted(find_checkpoints(config["checkpoints"]["path"]))
+    return sorted(LOCAL_CHECKPOINTS)
 
 
 def collect_source(wildcards, input):
@@ -83,14 +91,13 @@ def checkpoint_source_inputs():
     of the user's series (so that a step rewritten on disk is collected again)."""
     if config["checkpoints"]["source"] == "toy":
         return [f"{RESULTS}/rl"]
-    found = find_checkpoints(config["checkpoints"]["path"])
-    missing = [s for s in STEPS if s not in found]
+    missing = [s for s in STEPS if s not in LOCAL_CHECKPOINTS]
     if missing:
         _fail(
             f"checkpoints.path {config['checkpoints']['path']}: no checkpoint for steps "
-            f"{missing}; found {sorted(found)[:10]}"
+            f"{missing}; found {sorted(LOCAL_CHECKPOINTS)[:10]}"
         )
-    return [str(found[s]) for s in STEPS]
+    return [str(LOCAL_CHECKPOINTS[s]) for s in STEPS]
 
 
 STEPS = checkpoint_steps()
