@@ -110,9 +110,8 @@ SINGLE_CHECKPOINT_JOBS = {
 }
 PAPER_RUNS = {
     "dapo-qwen3-8b": {
-        "hf_base": 1,
+        **SINGLE_CHECKPOINT_JOBS,
         "hf_checkpoint": 27,
-        "manifest": 1,
         "decompose": 27,
         # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ,
         # 26 more rank-1); 5 windows of each of 3 AlphaRL variants; 5 windows of the baseline.
@@ -121,13 +120,6 @@ PAPER_RUNS = {
         "dynamics": 1,
         "alpharl_predict": 3 * 5,
         "alpharl_table": 1,
-        "results": 1,
-        "recovery": 1,
-        "figures": 1,
-        "parameter_table": 1,
-        "parameter_figures": 1,
-        "provenance": 1,
-        "all": 1,
         "total": 106,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 
 import pandas as pd
 import pytest
@@ -16,7 +15,7 @@ from rldynamics.errors import InputError
 from rldynamics.io import ModelWeights
 from rldynamics.sources import download
 from rldynamics.windows import find_checkpoints
-from tests.conftest import REPO, tiny_weights, write_model
+from tests.conftest import snakemake, tiny_weights, write_model
 
 
 def series(root, layout, steps=(2, 4, 6)):
@@ -155,9 +154,7 @@ def test_hf_token_comes_from_the_environment_only(monkeypatch, tmp_path):
 
 def run_targets(workdir, config, targets, env):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *targets]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    return snakemake(workdir, *targets, env=env)
 
 
 def check_manifest(manifest, steps):

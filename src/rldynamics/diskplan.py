@@ -61,13 +61,11 @@ def _count(shape) -> int:
 
 
 def _rank_of(k, m: int, n: int) -> int:
-    """The number of triplets a rank of rank_models.ranks keeps for an m × n matrix."""
-    k = str(k)
-    if k == "full":
-        return min(m, n)
-    if k.endswith("%"):
-        return max(1, int(float(k[:-1]) / 100 * min(m, n)))
-    return int(k)
+    """The triplets a rank of rank_models.ranks keeps for an m × n matrix (as the builder)."""
+    from rldynamics.build import matrix_rank
+
+    kept = matrix_rank(k, (m, n))
+    return min(m, n) if kept is None else kept
 
 
 def plan(hf_config: dict, config: dict) -> list[dict]:
