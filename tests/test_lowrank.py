@@ -6,6 +6,7 @@ import torch
 from rldynamics.errors import InputError
 from rldynamics.lowrank import (
     Guard,
+    Workspace,
     exact_top_k,
     guard_estimates,
     matrix_seed,
@@ -66,12 +67,34 @@ def test_guard_falls_back_to_exact_on_a_flat_spectrum():
     assert torch.allclose(result.S, exact.S)
 
 
-def test_exactly_low_rank_update_converges_with_zero_tail():
-    A = planted(300, 200, [5.0, 2.0])  # rank 2, asked for 8
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
+def test_exactly_low_rank_update_converges_with_zero_tail(shape):
+    A = planted(*shape, [5.0, 2.0])  # rank 2, asked for 8
     result = top_k(A, 8, "randomized", Guard(), seed=0)
-    assert result.method == "randomized" and result.steps == 2  # K_V holds v1, v2 at step 2
+    assert result.method == "randomized" and result.steps == 2  # K holds v1, v2 at step 2
     assert result.S[:2].tolist() == pytest.approx([5.0, 2.0], rel=1e-5)
     assert result.S[2:].abs().max().item() < 1e-5
+    # The zero-level directions are completed to orthonormal bases on both sides.
+    eye = torch.eye(8, dtype=torch.float64)
+    for basis in (result.U, result.V):
+        assert torch.allclose(basis.double().T @ basis.double(), eye, atol=1e-5)
+    exact = exact_top_k(A.double(), 2)
+    assert abs(torch.dot(result.U[:, 0].double(), exact.U[:, 0])).item() > 1 - 1e-6
+
+
+def test_workspace_reuse_gives_the_same_factors_and_keeps_its_buffers():
+    workspace = Workspace()
+    tall = planted(400, 200, rl_like_spectrum(200), seed=1)
+    wide = planted(200, 400, rl_like_spectrum(200), seed=2)
+    first = top_k(tall, 8, seed=3, workspace=workspace)
+    buffers = {key: value.data_ptr() for key, value in workspace._buffers.items()}
+    top_k(wide, 8, seed=3, workspace=workspace)  # the same short side: the same buffers
+    again = top_k(tall, 8, seed=3, workspace=workspace)
+    fresh = top_k(tall, 8, seed=3)
+    assert {key: value.data_ptr() for key, value in workspace._buffers.items()} == buffers
+    for result in (again, fresh):
+        assert torch.equal(result.U, first.U) and torch.equal(result.S, first.S)
+        assert torch.equal(result.V, first.V)
 
 
 def test_zero_update_gives_zero_factors():

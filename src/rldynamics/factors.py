@@ -36,7 +36,14 @@ from rldynamics.io import (
     resident_bytes,
 )
 from rldynamics.io import progress as progress_bar
-from rldynamics.lowrank import Guard, device_label, matrix_seed, resolve_device, top_k
+from rldynamics.lowrank import (
+    Guard,
+    Workspace,
+    device_label,
+    matrix_seed,
+    resolve_device,
+    top_k,
+)
 from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
 
 log = logging.getLogger(__name__)
@@ -71,17 +78,18 @@ def factorize(
     guard: Guard | None = None,
     seed: int = 0,
     fro: torch.Tensor | None = None,
+    workspace: Workspace | None = None,
 ):
     """Top-``rank`` factors of a float32 update: (U [m,k], S [k], V [n,k], ‖ΔW‖F, TopK).
 
     Signs follow the convention above; ``method`` is ``exact`` or ``randomized``; ``fro`` is
-    ‖ΔW‖F when the caller already has it.
+    ‖ΔW‖F when the caller already has it; ``workspace`` keeps Krylov buffers across calls.
     """
     if delta.ndim != 2:
         raise InputError(f"{name}: expected a 2-D matrix, got shape {tuple(delta.shape)}")
     if fro is None:
         fro = torch.linalg.vector_norm(delta)
-    result = top_k(delta, rank, method, guard, matrix_seed(name, seed), name, fro)
+    result = top_k(delta, rank, method, guard, matrix_seed(name, seed), name, fro, workspace)
     U, V = canonical_signs(result.U, result.V)
     return U.contiguous(), result.S.contiguous(), V.contiguous(), fro, result
 
@@ -165,6 +173,7 @@ def decompose(
     dtypes = {"base": set(), "checkpoint": set()}
     baseline = resident_bytes() or 0
     largest = 0
+    workspace = Workspace()
     for name in progress_bar(params, f"decompose {Path(checkpoint_dir).name}", not progress):
         w0, w1 = read_pair(base, rl, name)
         dtypes["base"].add(str(w0.dtype).removeprefix("torch."))
@@ -173,7 +182,7 @@ def decompose(
         delta = form_delta(w0, w1)
         fro = torch.linalg.vector_norm(delta)
         check_finite(delta, fro, (base, rl, w0, w1), name)
-        U, S, V, fro, result = factorize(delta, k, name, method, guard, seed, fro)
+        U, S, V, fro, result = factorize(delta, k, name, method, guard, seed, fro, workspace)
         del delta
         tensors[f"{name}.U"], tensors[f"{name}.S"] = U.cpu(), S.cpu()
         tensors[f"{name}.V"], tensors[f"{name}.fro"] = V.cpu(), fro.cpu()
