@@ -242,8 +242,7 @@ def randomized_top_k(
     start = torch.randn(q, b, generator=generator, dtype=torch.float32).to(A.device, A.dtype)
     size = max_steps * b
     basis = workspace.rows("basis", size, q, A.dtype, A.device)  # rows: orthonormal K
-    image = workspace.rows("image", size, p, A.dtype, A.device)  # rows: W = B·K
-    image64 = workspace.rows("image64", size, p, torch.float64, A.device)
+    image = workspace.rows("image", size, p, torch.float64, A.device)  # rows: W = B·K
     gram = torch.empty(size, size, dtype=torch.float64)  # G = WᵀW (small: on the CPU)
     basis[:b] = torch.linalg.qr(start)[0].T
     sigma_err = angle = float("inf")
@@ -251,9 +250,8 @@ def randomized_top_k(
     for step in range(1, max_steps + 1):
         lo, hi = (step - 1) * b, step * b
         block = B @ basis[lo:hi].T  # one pass over A (tall result: the fast GEMM shape)
-        image[lo:hi] = block.T
-        image64[lo:hi] = image[lo:hi]
-        column = (image64[:hi] @ image64[lo:hi].T).cpu()
+        image[lo:hi] = block.T  # kept in float64: the Gram products lose nothing
+        column = (image[:hi] @ image[lo:hi].T).cpu()
         gram[:hi, lo:hi] = column
         gram[lo:hi, :lo] = column[:lo].T
         # One pass: Bᵀ·W_j. When the space is (numerically) exhausted, the projected block is
@@ -279,11 +277,13 @@ def randomized_top_k(
         kk = min(k + 1, hi)
         sigma_err, angle = guard_estimates(ritz[:kk], residual, k, guard.zero_level)
         if sigma_err <= guard.sigma_tol and angle <= guard.vector_tol:
-            Y = vectors[:, :k].to(A.device, A.dtype)
-            S = ritz[:k].to(A.device, A.dtype)
-            small_side = basis[:hi].T @ Y
+            Y = vectors[:, :k].to(A.device)
+            S = ritz[:k].to(A.device)
+            small_side = basis[:hi].T @ Y.to(A.dtype)
             good = int(nonzero.sum())
-            large_side = _orthonormal_columns((image[:hi].T @ Y[:, :good]) / S[:good], k, seed)
+            large_side = (image[:hi].T @ Y[:, :good]) / S[:good]
+            large_side = _orthonormal_columns(large_side.to(A.dtype), k, seed)
+            S = S.to(A.dtype)
             U, V = (large_side, small_side) if m >= n else (small_side, large_side)
             return TopK(U, S, V, "randomized", step, 2 * step, sigma_err, angle)
         # An estimate this far above the tolerance does not close in one step (it falls 10- to
