@@ -310,7 +310,7 @@ def test_missing_results_table(tmp_path, capsys):
 
 def test_malformed_metric_option(tmp_path, capsys):
     table = tmp_path / "t.csv"
-    table.write_text("run,model_kind,step,k,lam,variant,benchmark,metric,value,n,stderr\n")
+    table.write_text("run,model_kind,step,k,lam,variant,benchmark,metric,value,n,stderr,grader\n")
     fails(
         capsys,
         [

@@ -2,14 +2,16 @@
 
 import pytest
 
+from rldynamics.benchmark_docs import normalize_doc, prompt
+from rldynamics.errors import InputError
 from rldynamics.grading import (
     extract_answer,
     is_equivalent,
-    normalize_doc,
     pass_at_k,
     pass_ks,
     score_item,
 )
+from tests.conftest import REPO
 
 
 def verdict(completion, gold, form):
@@ -28,7 +30,8 @@ MATH_CASES = [
     ("\\boxed{x^2 + 1}", "1+x^2", True),
     ("\\boxed{(1, 2)}", "(1,2)", True),
     ("\\boxed{\\{1, 2\\}}", "\\{2,1\\}", True),
-    ("The answer is 12.", "12", False),  # no box: malformed for this form
+    ("The answer is 12.", "12", True),  # no box: an explicit statement is read (version 2)
+    ("We need 12 more, but the total is 13", "12", False),  # no box, no statement: no answer
     ("\\boxed{12", "12", False),  # unbalanced brace: malformed
     ("\\boxed{}", "12", False),
     ("\\boxed{\\text{(B)}}", "B", True),
@@ -128,6 +131,242 @@ def test_gsm8k_gold_and_gpqa_documents_are_normalized():
     first, again = normalize_doc(gpqa, "choice"), normalize_doc(gpqa, "choice")
     assert first == again  # the shuffle is deterministic per question
     letter = first["answer"]
-    assert f"({letter}) right" in first["question"]
-    with pytest.raises(KeyError, match="question"):
+    assert first["choices"]["ABCD".index(letter)] == "right"
+    assert f"({letter}) right" in prompt(first, "choice")
+    with pytest.raises(InputError, match="question"):
         normalize_doc({"prompt": "x", "answer": "1"}, "boxed")
+
+
+# --- reading rule, version 2 ----------------------------------------------------------------
+
+READING_CASES = [
+    # (completion, gold, form, right?)
+    # Text after </think> is read first; the reasoning only when nothing follows it.
+    ("<think>maybe \\boxed{3}</think>\nSo \\boxed{4}", "4", "boxed", True),
+    ("<think>maybe \\boxed{3}</think>\nSo \\boxed{4}", "3", "boxed", False),
+    ("<think>it is \\boxed{5}</think>\n", "5", "boxed", True),
+    ("<think>it is \\boxed{5}", "5", "boxed", True),  # cut off inside the reasoning
+    # Boxes that end the text, separated by commas, and/or, delimiters or labels: one answer.
+    ("\\boxed{1},\\boxed{2},\\boxed{3}", "\\{1,2,3\\}", "boxed", True),
+    ("roots: \\[ \\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}. \\]", "1,-2", "boxed", True),
+    ("$x = \\boxed{3}$ or $x = \\boxed{-3}$", "x=3, x=-3", "boxed", True),
+    # ... but a box followed by more reasoning and another box is corrected by the later box.
+    ("first \\boxed{1}, then we check and find \\boxed{2}", "2", "boxed", True),
+    ("first \\boxed{1}, then we check and find \\boxed{2}", "\\{1,2\\}", "boxed", False),
+    # A "final answer" statement after every box is the last word.
+    ("so \\boxed{255} more. Final Answer: The final answer is $10,455$.", "10455", "boxed", True),
+    ("so \\boxed{255}. The answer is correct because it checks out.", "255", "boxed", True),
+    # No box: the last explicit statement, bold or not, any case.
+    ("Final Answer: The final answer is $14{,}916$. I hope it is correct.", "14916", "boxed", True),
+    ("**Answer:** $\\frac{3}{4}$", "0.75", "boxed", True),
+    ("ANSWER: 7", "7", "boxed", True),
+    ("The answer is 6, no wait. The answer is 7.", "7", "boxed", True),
+    ("The answer is 6, no wait. The answer is 7.", "6", "boxed", False),
+    ("Final Answer: The largest $n$ is 34.", "34", "boxed", True),
+    # \framebox and \fbox are boxes too.
+    ("Answer: \\framebox{0}", "0", "boxed", True),
+    ("\\framebox{100}", "100", "boxed", True),
+    # MATH-style forms never fall back to the last number ...
+    ("Therefore the probability is 2/3.", "2/3", "boxed", False),
+    # ... GSM8K does, read as an expression rather than a digit run.
+    ("The ratio is $\\frac{5}{6}$", "5/6", "gsm8k", True),
+    ("$10^3$", "1000", "gsm8k", True),
+    ("3+2", "5", "gsm8k", True),
+    ("The proposed answer is: (- 1).", "-1", "gsm8k", True),
+    ("Step one: 3 apples.\nSo 18 in total.\n#### 18", "18", "gsm8k", True),
+]
+
+
+@pytest.mark.parametrize("completion, gold, form, right", READING_CASES)
+def test_reading_rule(completion, gold, form, right):
+    assert verdict(completion, gold, form) is right
+
+
+EULER_CASES = [
+    # math-verify alone drops \mathrm{e} like a unit: these would all be graded right.
+    ("\\boxed{2}", "2\\mathrm{e}", False),
+    ("\\boxed{1}", "1 - \\frac{1}{\\mathrm{e}}", False),
+    ("\\boxed{1 + \\frac{1}{e}}", "1 - \\frac{1}{\\mathrm{e}}", False),
+    ("\\boxed{2e}", "2\\mathrm{e}", True),
+    ("\\boxed{1 - e^{-1}}", "1 - \\frac{1}{\\mathrm{e}}", True),
+    ("\\boxed{e^{2}}", "\\mathrm{e}^{2}", True),
+    # e-notation golds (as some Minerva answers are written) are scientific notation.
+    ("\\boxed{0.0015}", "1.5e-3", True),
+    ("\\boxed{6.02 \\times 10^{23}}", "6.02e23", True),
+    ("\\boxed{1.5 e}", "1.5e-3", False),
+    # Units are still dropped where the benchmark means them.
+    ("\\boxed{5}", "5\\mathrm{~cm}", True),
+    ("\\boxed{28\\%}", "28", True),
+]
+
+
+@pytest.mark.parametrize("completion, gold, right", EULER_CASES)
+def test_no_false_positives_from_euler_e_and_e_notation(completion, gold, right):
+    assert verdict(completion, gold, "boxed") is right
+
+
+CHOICES = ("Paris", "Lyon", "Marseille", "Nice")
+CHOICE_READING = [
+    ("**Answer:** A", "A"),
+    ("*Answer:* B", "B"),
+    ("ANSWER: B", "B"),
+    ('So the capital is Paris.\n\nAnswer: "C"', "C"),
+    ("Option C", "C"),
+    ("Choice: (D)", "D"),
+    ("\\boxed{\\textbf{C}}", "C"),
+    ("\\boxed{(C) Marseille}", "C"),
+    ("\\boxed{\\text{(B)}}", "B"),
+    ("The answer is for sure D, it can't be A or B", "D"),
+    ("**D) This is the correct answer**", "D"),
+    ("A. Because B is not valid", "A"),
+    ("It's not A, therefore I think it's B", "B"),
+    # The option's text instead of its letter.
+    ("The capital is \\boxed{Paris}", "A"),
+    ("\\boxed{\\text{Nice}}", "D"),
+    ("Answer: Lyon", "B"),
+    # A final box wins over an answer statement in the reasoning, and vice versa.
+    ("The answer is A. Hmm, no: (A) fails. \\boxed{C}", "C"),
+    ("\\boxed{C} was my guess.\nAnswer: B", "B"),
+    # Nothing that names an option: no answer.
+    ("I think it is the second one.", None),
+    ("The options are 1, 2, 3, 4", None),
+    ("\\boxed{Bordeaux}", None),
+]
+
+
+@pytest.mark.parametrize("completion, letter", CHOICE_READING)
+def test_multiple_choice_reading(completion, letter):
+    assert extract_answer(completion, "choice", CHOICES) == letter
+
+
+def test_gpqa_prompt_shows_options_and_asks_for_the_letter():
+    gpqa = {
+        "Question": "Which city is the capital of France? [title]Geography[/title]",
+        "Correct Answer": "Paris",
+        "Incorrect Answer 1": "Lyon [1]",
+        "Incorrect Answer 2": "Marseille",
+        "Incorrect Answer 3": "Nice",
+    }
+    doc = normalize_doc(gpqa, "choice")
+    text = prompt(doc, "choice")
+    letter = doc["answer"]
+    for i, option in enumerate(doc["choices"]):
+        assert f"({'ABCD'[i]}) {option}" in text
+    assert "Lyon" in doc["choices"] and "[1]" not in text and "[title]" not in text
+    assert "letter" in text and text.endswith("\\boxed{}")
+    # The order is seeded by the raw question text: the same for every model and every run.
+    assert normalize_doc(dict(gpqa), "choice") == doc
+    # Boxing the right option's text is right; a wrong final letter after discussing the right
+    # one is wrong.
+    assert (
+        score_item(["So it is \\boxed{Paris}."], letter, "choice", [1], doc["choices"])["acc"]
+        == 1.0
+    )
+    wrong = "ABCD"[(("ABCD".index(letter)) + 1) % 4]
+    talk = f"Option ({letter}) Paris looks right, but on reflection \\boxed{{{wrong}}}"
+    assert score_item([talk], letter, "choice", [1], doc["choices"])["acc"] == 0.0
+
+
+def test_prompts_have_no_final_period():
+    from rldynamics.benchmark_docs import BOXED_INSTRUCTION
+
+    assert BOXED_INSTRUCTION == (
+        "\nPlease reason step by step, and put your final answer within \\boxed{}"
+    )
+    assert prompt({"question": "1+1?", "answer": "2"}, "boxed").endswith("\\boxed{}")
+    assert prompt({"question": "1+1?", "answer": "2"}, "gsm8k").endswith("\\boxed{}")
+
+
+ROW_FORMS = [
+    ({"question": "q", "answer": "12"}, "boxed", "12"),
+    ({"problem": "q", "answer": "\\frac12"}, "boxed", "\\frac12"),
+    ({"Problem": "q", "Answer": 204, "ID": "2024-I-1"}, "boxed", "204"),
+    (
+        {"problem": "q", "solution": "so \\boxed{1} and finally $\\boxed{\\frac{3}{4}}$."},
+        "boxed",
+        "\\frac{3}{4}",
+    ),
+    ({"question": "q", "answer": "work\n#### 1,200"}, "gsm8k", "1200"),
+]
+
+
+@pytest.mark.parametrize("row, form, answer", ROW_FORMS)
+def test_public_row_forms_are_normalized(row, form, answer):
+    assert normalize_doc(row, form) == {"question": "q", "answer": answer}
+
+
+@pytest.mark.parametrize(
+    "row, form, message",
+    [
+        ({"problem": "q", "solution": "it is 3"}, "boxed", "no \\\\boxed"),
+        ({"problem": "q"}, "boxed", "answer field"),
+        ({"answer": "1"}, "boxed", "question field"),
+        ({"Question": "q", "Correct Answer": "x"}, "choice", "Incorrect Answer 1"),
+    ],
+)
+def test_incomplete_rows_are_named(row, form, message):
+    with pytest.raises(InputError, match=message):
+        normalize_doc(row, form)
+
+
+def test_local_file_rows_are_checked_in_the_tasks_form(tmp_path):
+    from rldynamics.evaluate import task_config
+
+    tasks = REPO / "workflow/tasks"
+    data = tmp_path / "minerva.jsonl"
+    data.write_text('{"problem": "q", "solution": "\\\\boxed{1}"}\n{"problem": "q2"}\n')
+    with pytest.raises(InputError, match=f"{data}:2.*answer field"):
+        task_config(tasks / "minerva_math.yaml", data=data)
+    data.write_text('{"problem": "q", "solution": "so \\\\boxed{1}"}\n')
+    assert task_config(tasks / "minerva_math.yaml", data=data)["dataset_path"] == "json"
+
+
+def test_dataset_rows_name_the_dataset_at_fault():
+    import sys
+
+    from datasets import Dataset
+
+    sys.path.insert(0, str(REPO / "workflow/tasks"))
+    try:
+        import utils
+    finally:
+        sys.path.remove(str(REPO / "workflow/tasks"))
+    rows = Dataset.from_list([{"problem": "q", "solution": "\\boxed{2}"}, {"problem": "q"}])
+    with pytest.raises(InputError, match="row 1: benchmark item lacks an answer field"):
+        utils.docs_boxed(rows)
+    docs = utils.docs_boxed(rows.select([0]))
+    assert docs[0] == {"question": "q", "answer": "2"}
+
+
+def version_1_plain(completion: str, gold: str) -> bool:
+    """The toy task's reading and grading as grader version 1 wrote it (frozen copy)."""
+    from math_verify import parse, verify
+
+    line = completion.strip().split("\n")[0].strip() or None
+    if line is None:
+        return False
+    if line == gold.strip():
+        return True
+
+    def wrap(s):
+        s = s.strip()
+        return s if s.startswith("$") else f"${s}$"
+
+    try:
+        g, p = parse(wrap(gold)), parse(wrap(line))
+        return bool(g) and bool(p) and bool(verify(g, p))
+    except Exception:
+        return False
+
+
+def test_toy_task_reading_is_unchanged():
+    import random
+
+    rng = random.Random(0)
+    alphabet = "0123456789+=e.\n -"
+    completions = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9))) for _ in range(300)
+    ]
+    completions += ["125", "0125", "12e1", "125\n3", "1.25e2", " 125 "]
+    for completion in completions:
+        assert verdict(completion, "125", "plain") is version_1_plain(completion, "125"), completion

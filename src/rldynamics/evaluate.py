@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from rldynamics.errors import InputError
-from rldynamics.grading import pass_ks
+from rldynamics.grading import GRADER_VERSION, pass_ks
 from rldynamics.io import ModelWeights, atomic_path, write_csv
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ RESULT_COLUMNS = [
     "value",
     "n",
     "stderr",
+    "grader",
 ]
 LABELS = ("run", "model_kind", "step", "k", "lam", "variant")
 BACKENDS = ("hf", "vllm")
@@ -71,7 +72,7 @@ def task_config(
         data = Path(data)
         if not data.exists():
             raise InputError(f"benchmark data file not found: {data} (task {task_yaml})")
-        check_data_file(data)
+        check_data_file(data, task_form(config))
         config["dataset_path"] = "json"
         config.pop("dataset_name", None)
         split = config.get("test_split", "test")
@@ -101,18 +102,26 @@ def yaml_generation(config: dict) -> dict:
     }
 
 
-def check_data_file(path: Path) -> None:
-    """Every line of a local benchmark file is a JSON object with a question and an answer."""
-    from rldynamics.grading import ANSWER_FIELDS, QUESTION_FIELDS
+def task_form(config: dict) -> str:
+    """The answer form a task's rows are read in, from its ``process_docs`` hook
+    (``utils.docs_boxed`` → boxed, …); a task without one reads ``{question, answer}`` as is."""
+    hook = getattr(config.get("process_docs"), "__name__", "")
+    return hook.removeprefix("docs_") if hook.startswith("docs_") else "plain"
+
+
+def check_data_file(path: Path, form: str = "plain") -> None:
+    """Every line of a local benchmark file is a row that makes an item of ``form``."""
+    from rldynamics.benchmark_docs import row_problem
     from rldynamics.io import read_jsonl
 
-    questions, answers = {*QUESTION_FIELDS, "Question"}, {*ANSWER_FIELDS, "Correct Answer"}
     for lineno, item in read_jsonl(path):
-        if not set(item) & questions or not set(item) & answers:
-            raise InputError(
-                f"{path}:{lineno}: an item needs a question ({', '.join(QUESTION_FIELDS)}) and "
-                f"an answer ({', '.join(ANSWER_FIELDS)}) field; it has {sorted(item)}"
-            )
+        if form == "plain":  # the YAML reads {{question}} and {{answer}} directly
+            missing = [key for key in ("question", "answer") if key not in item]
+            problem = f"lacks the field(s) {missing}" if missing else None
+        else:
+            problem = row_problem(item, form)
+        if problem:
+            raise InputError(f"{path}:{lineno}: the item {problem}; it has {sorted(item)}")
 
 
 def apply_generation(config: dict, generation: dict) -> None:
@@ -260,6 +269,7 @@ def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
                     "value": float(value),
                     "n": n,
                     "stderr": float(stderr) if isinstance(stderr, int | float) else None,
+                    "grader": GRADER_VERSION,
                 }
             )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rldynamics.grading import GRADER_VERSION
 from rldynamics.io import ModelWeights, sha256_file, write_text
 
 PACKAGES = [
@@ -46,6 +47,8 @@ def write_provenance(config_json: str, manifest: str | Path, base_dir: str | Pat
     record = {
         "python": platform.python_version(),
         "packages": package_versions(),
+        # The answer-reading rule that scored the run (rldynamics.grading).
+        "grader_version": GRADER_VERSION,
         "config_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
         "config": config,
         "base": {str(p.name): sha256_file(p) for p in base.weight_files()},

@@ -18,6 +18,11 @@ def concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
     missing = set(RESULT_COLUMNS) - set(table.columns)
     if missing:
         raise InputError(f"results lack columns {sorted(missing)}")
+    graders = sorted(table["grader"].dropna().astype(str).unique())
+    if len(graders) > 1:  # accuracies read by different rules are not comparable
+        raise InputError(
+            f"results were scored by different grader versions {graders}: re-score them all"
+        )
     return table[RESULT_COLUMNS].sort_values(
         ["model_kind", "step", "k", "variant", "benchmark", "metric"], na_position="first"
     )

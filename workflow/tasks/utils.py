@@ -1,14 +1,32 @@
 """Hooks that the task YAMLs of this folder name with ``!function utils.<name>``.
 
-They only bind the benchmark's answer form; the extraction and grading live in
-``rldynamics.grading`` (tested there).
+They only bind the benchmark's answer form; the rows and prompts live in
+``rldynamics.benchmark_docs``, the reading and grading in ``rldynamics.grading`` (tested there).
 """
 
-from rldynamics.grading import BOXED_INSTRUCTION, lm_eval_scores, normalize_doc
+from rldynamics.benchmark_docs import normalize_doc, prompt
+from rldynamics.errors import InputError
+from rldynamics.grading import lm_eval_scores
+
+
+def _source(dataset) -> str:
+    """The dataset a row comes from, in words (its files where it has them)."""
+    files = sorted({entry["filename"] for entry in getattr(dataset, "cache_files", None) or []})
+    info = getattr(dataset, "info", None)
+    name = " ".join(
+        filter(None, [getattr(info, "dataset_name", None), getattr(info, "config_name", None)])
+    )
+    return ", ".join(filter(None, [name, *files])) or "the benchmark dataset"
 
 
 def _docs(dataset, form):
-    return dataset.map(lambda doc: normalize_doc(doc, form), remove_columns=dataset.column_names)
+    def normalize(doc, index):
+        try:
+            return normalize_doc(doc, form)
+        except InputError as err:
+            raise InputError(f"{_source(dataset)}, row {index}: {err}") from None
+
+    return dataset.map(normalize, with_indices=True, remove_columns=dataset.column_names)
 
 
 def docs_boxed(dataset):
@@ -25,7 +43,12 @@ def docs_choice(dataset):
 
 def prompt_boxed(doc):
     """The paper's prompt: the question, then the instruction to box the final answer."""
-    return doc["question"] + BOXED_INSTRUCTION
+    return prompt(doc, "boxed")
+
+
+def prompt_choice(doc):
+    """The question, its options (A)–(D), then the instruction to box the letter."""
+    return prompt(doc, "choice")
 
 
 def score_boxed(doc, results):
