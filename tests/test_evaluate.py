@@ -112,3 +112,45 @@ def test_in_memory_rest_rl_takes_one_dimensional_tensors_from_the_checkpoint(toy
     assert one_d and all(torch.equal(with_rest[n], rl[n]) for n in one_d)
     assert not any(n in plain for n in one_d)
     assert "model.embed_tokens.weight" not in with_rest  # 2-D, not decomposed: base value
+
+
+def test_paper_tasks_read_public_row_forms_through_lm_eval(toy_base, tmp_path):
+    """GPQA's columns and a Minerva copy's problem/solution rows, scored by lm-eval itself."""
+    import json
+
+    from rldynamics.evaluate import score_models
+    from rldynamics.grading import GRADER_VERSION
+
+    base_dir, _, _ = toy_base
+    gpqa = {
+        "Question": "Which is twelve? [title]Numbers",
+        "Correct Answer": "12",
+        "Incorrect Answer 1": "13",
+        "Incorrect Answer 2": "14",
+        "Incorrect Answer 3": "15 [1]",
+        "Subdomain": "extra columns are ignored",
+    }
+    (tmp_path / "gpqa.jsonl").write_text(json.dumps(gpqa) + "\n")
+    minerva = {"idx": 0, "problem": "1+1?", "solution": "so \\boxed{2}.", "type": "x"}
+    (tmp_path / "minerva.jsonl").write_text(json.dumps(minerva) + "\n")
+    spec = {
+        "base": str(base_dir),
+        "models": [{"key": "base", "model_kind": "base", "folder": str(base_dir)}],
+        "benchmarks": [
+            {"name": n, "task": str(TASKS / f"{n}.yaml"), "data": str(tmp_path / f"{f}.jsonl")}
+            for n, f in (("gpqa_diamond", "gpqa"), ("minerva_math", "minerva"))
+        ],
+        "generation": {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_new_tokens": 4},
+        "log_samples": True,
+    }
+    table = score_models(spec, tmp_path / "o.csv", tmp_path / "o.json")
+    assert set(table["grader"]) == {GRADER_VERSION}
+    assert set(table["benchmark"]) == {"gpqa_diamond", "minerva_math"}
+    samples = json.loads((tmp_path / "o.json").read_text())["base"]["samples"]
+    doc = samples["gpqa_diamond"][0]["doc"]
+    assert doc["choices"]["ABCD".index(doc["answer"])] == "12"
+    assert "15" in doc["choices"] and "[title]" not in doc["question"]
+    prompt = samples["gpqa_diamond"][0]["arguments"][0][0]
+    assert all(f"({'ABCD'[i]}) {c}" in prompt for i, c in enumerate(doc["choices"]))
+    assert prompt.endswith("put the letter of your final choice (A, B, C or D) within \\boxed{}")
+    assert samples["minerva_math"][0]["doc"] == {"question": "1+1?", "answer": "2"}

@@ -227,8 +227,13 @@ CHOICE_READING = [
     # A final box wins over an answer statement in the reasoning, and vice versa.
     ("The answer is A. Hmm, no: (A) fails. \\boxed{C}", "C"),
     ("\\boxed{C} was my guess.\nAnswer: B", "B"),
+    # "Option"/"Choice" mid-sentence is reasoning, not an answer; an article is not a letter.
+    ("So \\boxed{C}. Let me double-check option B: it fails.", "C"),
+    ("answer: a", "A"),
+    ("The answer is a bit subtle.\n\\boxed{D}", "D"),
     # Nothing that names an option: no answer.
     ("I think it is the second one.", None),
+    ("the answer is a bit subtle", None),
     ("The options are 1, 2, 3, 4", None),
     ("\\boxed{Bordeaux}", None),
 ]

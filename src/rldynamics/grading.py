@@ -132,6 +132,8 @@ def _joined_boxes(text: str, boxes: list[_Box]) -> list[tuple[str, _Box]]:
     group = [last]
     for box in reversed(boxes[:-1]):
         gap = text[box.end : group[0].start]
+        if len(gap) > 200:  # separators are short; a long gap is reasoning
+            break
         label = _LABEL.search(gap)
         core = gap[: label.start()] if label else gap
         if not _SEPARATOR.fullmatch(core):
@@ -273,12 +275,14 @@ _LEADING_LETTER = re.compile(
     r"""^[\s*_"'`\[(]*(?:(?:option|choice)\s+)?[\s*_"'`\[(]*([A-D])(?![A-Za-z0-9])""",
     re.IGNORECASE,
 )
+# "Answer" anywhere; "Option"/"Choice" only where they open a line ("Option C", "Choice: (D)"),
+# so that "let me check option B" after a box is not read as an answer.
 _CHOICE_STATEMENT = re.compile(
-    r"""(?:\b(?:final\s+)?answer|\bchoice|\boption|\bselect(?:ed)?|\bpick)[*_]{0,2}\s*
+    r"""(?:\b(?:final\s+)?answer|^[\s*_#>-]*(?:choice|option))[*_]{0,2}\s*
         (?:(?:is|would\s+be|will\s+be)\b|[:：]|[–—-])?[*_]{0,2}\s*
         (?:(?:for\s+sure|definitely|clearly|probably|likely|therefore|thus|then|correct|option|
             choice)[\s,:]+)*""",
-    re.IGNORECASE | re.VERBOSE,
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
 _PLAIN_LETTER = re.compile(r"(?:^|(?<=[\s(\[*_\"']))([A-D])(?=$|[\s.,:;)\]*_\"'!?])")
 
@@ -294,7 +298,9 @@ def letter_of(fragment: str, choices: tuple[str, ...] = (), anchored: bool = Fal
     letter counts only after an explicit answer statement (``anchored``)."""
     plain = _WRAPPER.sub("", fragment).replace("\\}", "")
     match = _LEADING_LETTER.match(plain)
-    if match and (match.group(1).isupper() or anchored):
+    # "answer: a" names option A; "the answer is a bit odd" does not.
+    lower_ok = anchored and re.match(r"[\s.)\]\"'*_:!]*$", plain[match.end() :] if match else "")
+    if match and (match.group(1).isupper() or lower_ok):
         return match.group(1).upper()
     if choices:
         squashed = _squash(fragment)
@@ -343,8 +349,8 @@ def is_equivalent(predicted: str | None, gold: str, form: str) -> bool:
         return False
     if form == "choice":
         return predicted.strip().upper() == gold.strip().upper()
-    if predicted.strip() == gold.strip():
-        return True
+    if predicted.strip().strip("$").strip() == gold.strip().strip("$").strip():
+        return True  # the same text, also where math-verify cannot parse it (\text{Evelyn})
     from math_verify import verify
 
     if form == "plain":  # the toy task's first line, read exactly as grader version 1 did
