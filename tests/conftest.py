@@ -131,3 +131,13 @@ def same_tables(left, right):
         a = (left / "results/ci/tables" / name).read_text()
         b = (right / "results/ci/tables" / name).read_text()
         assert a == b, f"{name} differs"
+
+
+def task_hooks():
+    """``workflow/tasks/utils.py``, the module whose hooks the task YAMLs name for lm-eval."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("task_utils", REPO / "workflow/tasks/utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

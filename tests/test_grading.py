@@ -11,7 +11,7 @@ from rldynamics.grading import (
     pass_ks,
     score_item,
 )
-from tests.conftest import REPO
+from tests.conftest import REPO, task_hooks
 
 
 def verdict(completion, gold, form):
@@ -327,15 +327,9 @@ def test_local_file_rows_are_checked_in_the_tasks_form(tmp_path):
 
 
 def test_dataset_rows_name_the_dataset_at_fault():
-    import sys
-
     from datasets import Dataset
 
-    sys.path.insert(0, str(REPO / "workflow/tasks"))
-    try:
-        import utils
-    finally:
-        sys.path.remove(str(REPO / "workflow/tasks"))
+    utils = task_hooks()
     rows = Dataset.from_list([{"problem": "q", "solution": "\\boxed{2}"}, {"problem": "q"}])
     with pytest.raises(InputError, match="row 1: benchmark item lacks an answer field"):
         utils.docs_boxed(rows)

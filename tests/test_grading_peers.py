@@ -9,27 +9,17 @@ the agreement and printed, never skipped silently.
 
 import hashlib
 import json
-import sys
 import time
 from collections import Counter
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, task_hooks
 
 CASES = REPO.parent / "shared/reference/grading_peer_cases.jsonl"
 MISLABELLED = REPO / "tests/data/grading_peer_mislabelled.tsv"
 FORM = {"math": "boxed", "aime": "boxed", "gsm8k": "gsm8k", "mc": "choice"}
 OVERALL_MIN, PER_KIND_MIN = 0.97, 0.90
-
-
-def task_hooks():
-    sys.path.insert(0, str(REPO / "workflow/tasks"))
-    try:
-        import utils
-    finally:
-        sys.path.remove(str(REPO / "workflow/tasks"))
-    return utils
 
 
 def mislabelled(lines: list[str]) -> dict[int, str]:

@@ -224,8 +224,9 @@ def _box_answer(text: str, boxes: list[_Box]) -> Answer:
 
 
 def _statement_answer(statements: list[_Statement], after: int = -1) -> Answer | None:
-    """The last statement after position ``after`` whose words math-verify can read."""
-    for statement in reversed(statements):
+    """The last statement after position ``after`` whose words math-verify can read (of the
+    last ten: an answer is stated near the end, and each try is a parse)."""
+    for statement in reversed(statements[-10:]):
         if statement.start <= after:
             break
         if statement.words and parse_math(statement.words):
