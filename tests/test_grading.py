@@ -369,3 +369,88 @@ def test_toy_task_reading_is_unchanged():
     completions += ["125", "0125", "12e1", "125\n3", "1.25e2", " 125 "]
     for completion in completions:
         assert verdict(completion, "125", "plain") is version_1_plain(completion, "125"), completion
+
+
+# Cases found by an adversarial review: each was read wrongly by an earlier draft.
+REVIEW_CASES = [
+    # A statement's answer is its leading expression, not the sentence's last number.
+    ("\\boxed{5}\nThe final answer is 5 because 2+3=5 and not 7.", "7", "boxed", False),
+    ("\\boxed{3}\nThe final answer is 3, and the sum is 9.", "9", "boxed", False),
+    ("\\boxed{12}\nFinal answer: 12 (the 3rd option).", "3", "boxed", False),
+    ("\\boxed{073}\nFinal answer: 073 (mod 1000)", "73", "boxed", True),
+    ("The answer is 7, not 5.", "5", "boxed", False),
+    ("The answer is 18 dollars per day, over 6 days.", "18", "gsm8k", True),
+    ("So the answer is 18.\n\nNote: the answer is not 20.", "18", "boxed", True),
+    # A question is no answer.
+    (
+        "<think>So maybe the answer is 12? Let me verify with another approach. Hmm",
+        "12",
+        "boxed",
+        False,
+    ),
+    # Markdown headings are not GSM8K's #### marker.
+    ("### Solution\n\\boxed{5}\n\n#### Check with n = 7\nPlugging in works.", "7", "boxed", False),
+    ("#### Step 2: Each face has 4 edges", "4", "boxed", False),
+    # Scientific notation in a sentence.
+    ("Final Answer: The final answer is 3.2e5. I hope it is correct.", "320000", "boxed", True),
+    ("Final Answer: The final answer is 3.2e5. I hope it is correct.", "10", "boxed", False),
+    ("The final answer is 2.5 \\times 10^{3}. I hope it is correct.", "2500", "boxed", True),
+    # Boxes apart by mere spacing or a full stop are a correction, not a list.
+    ("\\boxed{5}\n\n\\boxed{7}", "7", "boxed", True),
+    ("\\boxed{5}. \\boxed{7}", "7", "boxed", True),
+]
+
+
+@pytest.mark.parametrize("completion, gold, form, right", REVIEW_CASES)
+def test_review_cases(completion, gold, form, right):
+    assert verdict(completion, gold, form) is right
+
+
+SUGARS = ("L-glucose", "D-fructose", "L-fructose", "D-glucose")
+REVIEW_CHOICE = [
+    ("\\boxed{C}\n\nOption A: incorrect, too small.\nOption B: incorrect.", CHOICES, "C"),
+    ("\\boxed{C}\n\n- Option D: too small", CHOICES, "C"),
+    ("\\boxed{C}\n\nChoice A would require a longer lifetime.", CHOICES, "C"),
+    ("Final answer: \\boxed{C}\n\nNote: answer (A) would be correct if…", CHOICES, "C"),
+    ("The answer is C.\n\nOption A is wrong.", CHOICES, "C"),
+    ("\\boxed{D-fructose}", SUGARS, "B"),
+    ("Answer: D-fructose", SUGARS, "B"),
+    (
+        "\\boxed{A dominant-negative mutation in Y}",
+        ("x", "y", "z", "A dominant-negative mutation in Y"),
+        "D",
+    ),
+    # A long reasoning cut off before it commits to a letter has no answer.
+    (
+        "<think>\n"
+        + "Let me weigh the options. " * 20
+        + "A: too fast. B: plausible. D: no. Hmm, between ",
+        CHOICES,
+        None,
+    ),
+    ("maybe the answer is B? But wait", CHOICES, None),
+]
+
+
+@pytest.mark.parametrize("completion, choices, letter", REVIEW_CHOICE)
+def test_review_choice_cases(completion, choices, letter):
+    assert extract_answer(completion, "choice", choices) == letter
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\boxed{" * 14000,
+        "\\boxed{\\frac{1}{2} " * 5000,
+        "answer: x " * 10000,
+        "so the answer is 5, or maybe 6, " * 3000,
+        "Hmm, so the answer is either B or C, " * 3000,
+        " ".join(str(i) for i in range(20000)),
+    ],
+    ids=["open-boxes", "open-fracs", "answer-colons", "answer-loop", "choice-loop", "digits"],
+)
+def test_degenerate_long_outputs_are_read_in_linear_time(text):
+    """Repetition loops up to the token limit: read in one pass (no timing here, only that the
+    reading ends; the review measured 4-60 s for these before the fix)."""
+    for form in ("boxed", "gsm8k", "choice"):
+        extract_answer(text, form, CHOICES)

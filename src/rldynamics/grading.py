@@ -8,35 +8,48 @@ answer decides:
 2. **Boxes.** The last ``\\boxed{}`` (also ``\\fbox``, ``\\framebox``) wins: a later box corrects
    an earlier one. Boxes are joined into one answer only when they end the text and nothing but
    commas, "and"/"or", ``$``, ``\\quad``-style spacing, LaTeX delimiters or ``x=``-style labels
-   separate them (``\\boxed{1}, \\boxed{2}`` is the set {1, 2}). One exception: an explicit
-   "final answer" statement written *after* every box is the last word and wins over them
-   ("… \\boxed{255} … The final answer is $10,455$").
+   separate them, with at least one comma, "and"/"or" or label between each two
+   (``\\boxed{1}, \\boxed{2}`` is the set {1, 2}; ``\\boxed{5}. \\boxed{7}`` is 7). One exception:
+   an explicit "final answer" statement written *after* every box is the last word and wins
+   over them ("… \\boxed{255} … The final answer is $10,455$").
 3. **Final statement.** With no box, the last explicit statement is read: "final answer is",
-   "answer:", "answer is", bold or not, any case (and GSM8K's ``####``); the words after it, up
-   to the end of the sentence or line, are read as LaTeX or a plain expression.
+   "answer:", "answer is", bold or not, any case (and, for GSM8K, its ``#### N`` at the start
+   of a line; a Markdown heading is not one). Its answer is the leading expression of the
+   words after it, read as LaTeX or a plain expression: "The largest $n$ is 34" gives 34,
+   "7, not 5" gives 7, "12 (the 3rd option)" gives 12; a question ("12? Let me check") or a
+   negation ("not 20") is no answer.
 4. **Last number** — only where the benchmark's convention allows it (form ``gsm8k``): the last
    line that holds a digit, read as a LaTeX or plain expression (``$\\frac{5}{6}$`` is 5/6,
    ``10^3`` is 1000), not as a digit run.
 
-Multiple choice (form ``choice``) reads a letter A–D: the last box or answer statement
-(``\\boxed{C}``, ``\\boxed{\\textbf{(C)}}``, ``**Answer:** C``, ``Answer: "C"``, ``Option C``,
-``The answer is for sure D``), whichever ends later, wins over letters met in the reasoning; a
-box or statement holding the exact text of one option (the item's ``choices``) reads as its
-letter. Without either: a letter that opens the text (``**D) …**``, ``A. Because …``), then the
-last standalone capital letter.
+Multiple choice (form ``choice``) reads a letter A–D. The last box that names a letter
+(``\\boxed{C}``, ``\\boxed{\\textbf{(C)}}``) wins, unless an answer statement comes after it
+(``**Answer:** C``, ``Answer: "C"``, ``The answer is for sure D``); with no such box, the last
+statement, where "Option C" / "Choice: (D)" also count when they open a line and the letter
+stands alone ("Option A: too small" in a rundown of the options does not). A box or statement
+holding the exact text of one option, also at its head ("D-fructose, since …"), reads as that
+option's letter, and an option text that starts like a letter ("D-fructose", "A dominant …")
+is never read as the letter. Without box or statement: a letter that opens the text
+(``**D) …**``, ``A. Because …``); and only in a short text (≤ 300 characters), the last
+standalone capital letter. A long text that never commits to a letter — typically cut off at
+the token limit — has no answer, so that cut-off outputs do not score 1 in 4 by chance.
 
 **Which code reads what.** math-verify (``math_verify.parse``) reads every mathematical answer:
-box contents, the joined boxes (as ``$a$ and $b$``, its own multi-answer form), the words of a
-final statement and GSM8K's last line, with its LaTeX and expression extraction; it also grades
-equivalence (``math_verify.verify``), and its string extraction reads the last standalone letter
-of a multiple-choice answer. Written here by hand, because math-verify does not do it: the
-``</think>`` split, balanced-brace box finding with ``\\framebox``, the join-at-the-end rule and
-the statement-after-box exception, the choice of *which* statement is the last one (math-verify's
-"answer" anchor has no word boundary and prefers the highest-priority pattern anywhere in the
-text), the letter wrappings and option texts, and three guards against false positives before
+box contents, the joined boxes (as ``$a$ and $b$``, its own multi-answer form), the leading
+expression of a final statement and GSM8K's last line, with its LaTeX and expression
+extraction; it also grades equivalence (``math_verify.verify``). Written here by hand, because
+math-verify does not do it: the ``</think>`` split; balanced-brace box finding (one pass, with
+``\\framebox``); the join-at-the-end rule and the statement-after-box exception; *which*
+statement is the last one and where its answer ends (math-verify's "answer" anchor has no word
+boundary, prefers the highest-priority pattern anywhere in the text, and reads a sentence's
+last number); all multiple-choice reading (math-verify's string extraction knows no wrappings,
+option texts or line-opening anchors); and three guards against false positives before
 anything reaches math-verify: Euler's ``\\mathrm{e}`` is kept as e (math-verify drops
 ``\\mathrm{…}`` like a unit, so ``2\\mathrm{e}`` would equal 2), e-notation (``3.2e5``) is read
-as scientific notation (not 3.2·e·5), and ``(- 1)`` is read as −1.
+as scientific notation (not 3.2·e·5, nor 10 out of ``3.2\\times 10^{5}`` in plain text), and
+``(- 1)`` is read as −1. Every search looks at a bounded window near the end (the last ten
+statements, 500 characters after each), so a repetition loop up to the token limit is read in
+one pass.
 
 Each item is sampled n times; the item scores are the mean accuracy (avg@n) and the unbiased
 pass@k estimator 1 − C(n−c, k)/C(n, k).
@@ -80,6 +93,7 @@ def answer_region(text: str) -> str:
 
 _BOX_OPEN = re.compile(r"\\(?:boxed|fbox|framebox)\s*(?:\[[^\]]*\])?\s*\{")
 _BARE_BOX = re.compile(r"\\boxed\s+([^\s${}\\]+)")
+_MAX_BOX = 5000  # characters a box may hold; a longer one is a runaway, not an answer
 
 
 @dataclass(frozen=True)
@@ -89,21 +103,38 @@ class _Box:
     content: str
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Position of each ``{`` → position of its matching ``}`` (one pass; escaped ``\\{`` and
+    ``\\}`` count like the others, as in LaTeX source they still come in pairs)."""
+    pairs, stack = {}, []
+    for pos, char in enumerate(text):
+        if char == "{":
+            stack.append(pos)
+        elif char == "}" and stack:
+            pairs[stack.pop()] = pos
+    return pairs
+
+
 def find_boxes(text: str) -> list[_Box]:
     """Every balanced ``\\boxed{…}`` / ``\\fbox{…}`` / ``\\framebox{…}`` and ``\\boxed 5``."""
     boxes = []
+    closing = None
     for match in _BOX_OPEN.finditer(text):
-        depth, pos = 1, match.end()
-        while pos < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[pos], 0)
-            pos += 1
-        if depth == 0:  # an unbalanced box is malformed: no answer
-            boxes.append(_Box(match.start(), pos, text[match.end() : pos - 1].strip()))
+        if closing is None:
+            closing = _closing_braces(text)
+        end = closing.get(match.end() - 1)
+        # An unbalanced (or endless) box is malformed: no answer.
+        if end is not None and end - match.end() <= _MAX_BOX:
+            boxes.append(_Box(match.start(), end + 1, text[match.end() : end].strip()))
     for match in _BARE_BOX.finditer(text):
         boxes.append(_Box(match.start(), match.end(), match.group(1).rstrip(".,")))
     boxes.sort(key=lambda box: box.start)
     # A box nested in another (``\boxed{\boxed{5}}``) belongs to the outer one.
-    return [b for i, b in enumerate(boxes) if not any(o.start < b.start < o.end for o in boxes[:i])]
+    outer: list[_Box] = []
+    for box in boxes:
+        if not outer or box.start >= outer[-1].end:
+            outer.append(box)
+    return outer
 
 
 def last_boxed(text: str) -> str | None:
@@ -119,6 +150,7 @@ _SEPARATOR = re.compile(
         \\text\s*\{\s*(?:,|and|or)?\s*\}|\b(?:and|or)\b)*""",
     re.VERBOSE,
 )
+_JOINER = re.compile(r",|\b(?:and|or)\b")
 _LABEL = re.compile(r"([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*$")
 _TRAILER = re.compile(r"(?:\s|[.,;$!]|\\[)\]]|\\(?:quad|qquad))*")
 
@@ -136,7 +168,9 @@ def _joined_boxes(text: str, boxes: list[_Box]) -> list[tuple[str, _Box]]:
             break
         label = _LABEL.search(gap)
         core = gap[: label.start()] if label else gap
-        if not _SEPARATOR.fullmatch(core):
+        # Only separators, and at least one that joins (a comma, and/or, a label): boxes apart
+        # by mere spacing or a full stop are a correction ("\boxed{5}. \boxed{7}" is 7).
+        if not _SEPARATOR.fullmatch(core) or not (label or _JOINER.search(core)):
             break
         group.insert(0, box)
     labelled = []
@@ -149,32 +183,74 @@ def _joined_boxes(text: str, boxes: list[_Box]) -> list[tuple[str, _Box]]:
 
 # --- final statements ------------------------------------------------------------------------
 
-# "final answer is", "Final Answer:", "**Answer:**", "The answer is", "ANSWER: B", "####".
+# "final answer is", "Final Answer:", "**Answer:**", "The answer is", "ANSWER: 7"; for GSM8K
+# also its own "#### 18" marker, at the start of a line and before a number (a Markdown
+# heading "#### Step 2" is not an answer).
 _STATEMENT = re.compile(
     r"""(?:\b(?P<final>final\s+answer)|\banswer)[*_]{0,2}\s*
         (?:is\b|[:：=]|[–—-](?!\d))[*_]{0,2}[:\s]*
-      | (?P<hashes>\#\#\#\#)\s*""",
-    re.IGNORECASE | re.VERBOSE,
+      | (?P<hashes>^\#\#\#\#)[ \t]*(?=[-$\d])""",
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
 _SENTENCE_END = re.compile(r"\n|\.\s+(?=[A-Z\[(])|(?i:\s*I hope it is correct)")
+_WINDOW = 500  # characters after an anchor that may hold its answer
+_LAST_STATEMENTS = 10  # an answer is stated near the end; each try is a parse
+# Where the answer of a statement ends and its comment begins ("7, not 5", "12 (the 3rd
+# option)", "5 because 2+3=5"), outside math delimiters.
+_CLAUSE = re.compile(
+    r"""\?|;|,\s+(?=[A-Za-z]{2})|\s\((?=[A-Za-z])|
+        \s(?:because|since|which|where|when|if|but|so|not|for|as|and\s+(?=[A-Za-z]{2}))\b""",
+    re.VERBOSE,
+)
+_MATH_SPAN = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+_SPAN_CHAIN = re.compile(
+    r"(?:\$[^$]+\$|\\\(.+?\\\))(?:\s*(?:,|,?\s*and|,?\s*or)\s*(?:\$[^$]+\$|\\\(.+?\\\)))*"
+)
 
 
 @dataclass(frozen=True)
 class _Statement:
     start: int
     final: bool  # "final answer" (or ####): strong enough to follow a box
-    words: str
+    words: str  # the answer's words, comments cut off; "" when it is a question
 
 
-def find_statements(text: str) -> list[_Statement]:
-    """Every answer statement with the words that follow it, to the end of the sentence."""
+def leading_answer(words: str) -> str:
+    """The answer at the head of a statement's words, without the comment after it.
+
+    "The largest $n$ is 34" → "34"; "7, not 5" → "7"; "$12$ and $13$" stays; a sentence that
+    asks ("12? Let me check") is no answer ("")."""
+    words = words.strip()
+    if re.match(r"(?:not|never|no\s+longer)\b", words, re.IGNORECASE):  # "the answer is not 20"
+        return ""
+    if re.match(r"[A-Za-z]{2,}\b", words) and " is " in words:  # "The volume of $V$ is 120"
+        words = words.rsplit(" is ", 1)[1]
+    spans = [(m.start(), m.end()) for m in _MATH_SPAN.finditer(words)]
+    for cut in _CLAUSE.finditer(words):
+        if not any(start <= cut.start() < end for start, end in spans):
+            if cut.group().startswith("?"):
+                return ""
+            words = words[: cut.start()]
+            break
+    chain = _SPAN_CHAIN.search(words)
+    if chain:  # the first math span, or a chain of them joined by commas and and/or
+        return chain.group()
+    words = words.strip().rstrip(".")
+    if "\\" in words:  # LaTeX without delimiters: "2.5 \times 10^{3}"
+        return f"${words}$"
+    return words
+
+
+def find_statements(text: str, form: str = "boxed") -> list[_Statement]:
+    """The last answer statements, each with the answer its words give."""
+    matches = [m for m in _STATEMENT.finditer(text) if not (m.group("hashes") and form != "gsm8k")]
     statements = []
-    for match in _STATEMENT.finditer(text):
-        rest = text[match.end() :]
+    for match in matches[-_LAST_STATEMENTS:]:
+        rest = text[match.end() : match.end() + _WINDOW]
         cut = _SENTENCE_END.search(rest)
         words = rest[: cut.start()] if cut else rest
         strong = bool(match.group("final") or match.group("hashes"))
-        statements.append(_Statement(match.start(), strong, words.strip().rstrip(".")))
+        statements.append(_Statement(match.start(), strong, leading_answer(words)))
     return statements
 
 
@@ -189,7 +265,10 @@ _BRACKETED_NUMBER = re.compile(r"\s*\(\s*(-?\d[\d,]*(?:\.\d+)?)\s*\)\s*\.?\s*")
 def guard_latex(text: str) -> str:
     """Rewrites that keep math-verify from dropping or misreading what a text means."""
     text = _EULER.sub("e", text)  # \mathrm{e} is Euler's number, not a unit
-    text = _E_NOTATION.sub(r"\1\\times 10^{\2}", text)  # 3.2e5 is 3.2·10⁵
+    # 3.2e5 is 3.2·10⁵ (as LaTeX, in $…$ where the text has no math delimiters of its own)
+    delimited = "$" in text or "\\(" in text or "\\[" in text
+    scientific = r"\1\\times 10^{\2}" if delimited else r"$\1\\times 10^{\2}$"
+    text = _E_NOTATION.sub(scientific, text)
     text = _SPACED_MINUS.sub("(-", text)  # "(- 1)" is −1
     bracketed = _BRACKETED_NUMBER.fullmatch(text)  # "is: (11)." is 11, not a 1-tuple
     return bracketed.group(1) if bracketed else text
@@ -226,7 +305,7 @@ def _box_answer(text: str, boxes: list[_Box]) -> Answer:
 def _statement_answer(statements: list[_Statement], after: int = -1) -> Answer | None:
     """The last statement after position ``after`` whose words math-verify can read (of the
     last ten: an answer is stated near the end, and each try is a parse)."""
-    for statement in reversed(statements[-10:]):
+    for statement in reversed(statements):
         if statement.start <= after:
             break
         if statement.words and parse_math(statement.words):
@@ -235,7 +314,8 @@ def _statement_answer(statements: list[_Statement], after: int = -1) -> Answer |
 
 
 def _last_line_answer(text: str) -> Answer | None:
-    for line in reversed(text.splitlines()):
+    for line in reversed(text[-20 * _WINDOW :].splitlines()):
+        line = line[-_WINDOW:]  # the end of an endless line
         if re.search(r"\d", line) and parse_math(line):
             return Answer(line.strip(), "last-number")
     return None
@@ -252,7 +332,7 @@ def read_answer(text: str, form: str, choices: tuple[str, ...] | list[str] = ())
     if form == "choice":
         return read_choice(region, tuple(choices))
     boxes = find_boxes(region)
-    statements = find_statements(region)
+    statements = find_statements(region, form)
     if boxes:
         strong_after = [s for s in statements if s.final]
         later = _statement_answer(strong_after, after=boxes[-1].end - 1)
@@ -276,16 +356,23 @@ _LEADING_LETTER = re.compile(
     r"""^[\s*_"'`\[(]*(?:(?:option|choice)\s+)?[\s*_"'`\[(]*([A-D])(?![A-Za-z0-9])""",
     re.IGNORECASE,
 )
-# "Answer" anywhere; "Option"/"Choice" only where they open a line ("Option C", "Choice: (D)"),
-# so that "let me check option B" after a box is not read as an answer.
+# An answer statement: "answer" with its verb or colon ("The answer is for sure D", "ANSWER: B",
+# "**Answer:** A"); "Option"/"Choice" only where they open a line, and then the letter must
+# stand alone ("Option C", "Choice: (D)"), so that "Option A: too small" in a rundown of the
+# options, or "answer (A) would be right if", is not read as an answer.
 _CHOICE_STATEMENT = re.compile(
-    r"""(?:\b(?:final\s+)?answer|^[\s*_#>-]*(?:choice|option))[*_]{0,2}\s*
-        (?:(?:is|would\s+be|will\s+be)\b|[:：]|[–—-])?[*_]{0,2}\s*
+    r"""(?:\b(?P<answer>(?:final\s+)?answer)[*_]{0,2}\s*
+            (?:(?:is|would\s+be|will\s+be)\b|[:：]|[–—-])
+        |^[\s*_#>-]*(?:choice|option)[*_]{0,2}\s*[:：]?)
+        [*_]{0,2}\s*
         (?:(?:for\s+sure|definitely|clearly|probably|likely|therefore|thus|then|correct|option|
             choice)[\s,:]+)*""",
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
-_PLAIN_LETTER = re.compile(r"(?:^|(?<=[\s(\[*_\"']))([A-D])(?=$|[\s.,:;)\]*_\"'!?])")
+_ALONE = re.compile(r"[\s.)\]\"'*_:!]*$")
+_PLAIN_LETTER = re.compile(r"(?:^|(?<=[\s(\[*_\"']))([A-D])(?=$|[\s.,:;)\]*_\"'!])(?!\s*\?)")
+_ARTICLE = re.compile(r"A\s+(?!(?:because|since|as|is|was|seems|looks|would|and|or)\b)[a-z]")
+_SHORT_ANSWER = 300  # characters: a text this short that names one letter last is an answer
 
 
 def _squash(text: str) -> str:
@@ -293,47 +380,71 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" .*_\"'`$").lower()
 
 
-def letter_of(fragment: str, choices: tuple[str, ...] = (), anchored: bool = False) -> str | None:
-    """The option letter a box content or statement names: the letter in its usual wrappings
-    (``(C)``, ``\\textbf{C}``, ``C.``, ``C) text``), or the exact text of one option. A lower-case
-    letter counts only after an explicit answer statement (``anchored``)."""
-    plain = _WRAPPER.sub("", fragment).replace("\\}", "")
-    match = _LEADING_LETTER.match(plain)
-    # "answer: a" names option A; "the answer is a bit odd" does not.
-    lower_ok = anchored and re.match(r"[\s.)\]\"'*_:!]*$", plain[match.end() :] if match else "")
-    if match and (match.group(1).isupper() or lower_ok):
-        return match.group(1).upper()
+def letter_of(
+    fragment: str, choices: tuple[str, ...] = (), anchored: bool = False, alone: bool = False
+) -> str | None:
+    """The option letter a box content or statement names: the exact text of one option (also
+    at the head of the fragment), else the letter in its usual wrappings (``(C)``,
+    ``\\textbf{C}``, ``C.``, ``C) text``). A lower-case letter counts only after an explicit
+    answer statement (``anchored``) and alone; ``alone``: nothing but punctuation may follow
+    the letter. "D-fructose", "A dominant allele" and "B? Let me check" name no letter."""
     if choices:
         squashed = _squash(fragment)
-        named = [i for i, option in enumerate(choices) if _squash(option) == squashed]
+        options = [_squash(option) for option in choices]
+        named = [i for i, option in enumerate(options) if option == squashed]
+        if not named:  # an option's text at the head of the fragment ("Paris, because …")
+            named = [
+                i
+                for i, option in enumerate(options)
+                if len(option) >= 3 and re.match(re.escape(option) + r"(?![\w-])", squashed)
+            ]
         if len(named) == 1:
             return CHOICE_LETTERS[named[0]]
+    plain = _WRAPPER.sub("", fragment).replace("\\}", "")
+    match = _LEADING_LETTER.match(plain)
+    if not match:
+        return None
+    after = plain[match.end() :]
+    if after.startswith("-") or after.lstrip().startswith("?") or _ARTICLE.match(plain.lstrip()):
+        return None
+    stands_alone = bool(_ALONE.match(after))
+    if alone and not stands_alone:
+        return None
+    if match.group(1).isupper() or (anchored and stands_alone):
+        return match.group(1).upper()
     return None
 
 
 def read_choice(region: str, choices: tuple[str, ...] = ()) -> Answer | None:
     """The letter a multiple-choice completion answers (see the module's reading rule)."""
-    found: list[tuple[int, str]] = []
-    for box in find_boxes(region):
-        letter = letter_of(box.content, choices, anchored=True)
-        if letter:
-            found.append((box.end, letter))
-    for match in _CHOICE_STATEMENT.finditer(region):
-        rest = region[match.end() :]
-        line = rest.split("\n", 1)[0]
-        letter = letter_of(line[:80], choices, anchored=True)
-        if not letter and choices:
+    boxed = [
+        (box.end, letter_of(box.content, choices, anchored=True)) for box in find_boxes(region)
+    ]
+    boxed = [(end, letter) for end, letter in boxed if letter]
+    stated: list[tuple[int, str, bool]] = []
+    for match in list(_CHOICE_STATEMENT.finditer(region))[-_LAST_STATEMENTS:]:
+        is_answer = bool(match.group("answer"))
+        line = region[match.end() : match.end() + _SHORT_ANSWER].split("\n", 1)[0]
+        letter = letter_of(line, choices, anchored=True, alone=not is_answer)
+        if not letter and choices and is_answer:
             cut = _SENTENCE_END.search(line)
             letter = letter_of(line[: cut.start()] if cut else line, choices, anchored=True)
         if letter:
-            found.append((match.end(), letter))
-    if found:
-        return Answer(max(found)[1], "letter")
+            stated.append((match.end(), letter, is_answer))
+    if boxed:
+        # The last box wins, unless an answer statement comes after it.
+        later = [(end, letter) for end, letter, is_answer in stated if is_answer]
+        later = [(end, letter) for end, letter in later if end > boxed[-1][0]]
+        return Answer((later or boxed)[-1][1], "letter")
+    if stated:
+        return Answer(stated[-1][1], "letter")
     opening = _LEADING_LETTER.match(region)
-    if opening and opening.group(1).isupper() and not re.match(r"\s*[Aa]\s+[a-z]", region):
+    if opening and opening.group(1).isupper() and letter_of(region[:_SHORT_ANSWER], choices):
         return Answer(opening.group(1), "letter")
-    letters = _PLAIN_LETTER.findall(region)
-    return Answer(letters[-1], "letter") if letters else None
+    if len(region.strip()) <= _SHORT_ANSWER:
+        letters = _PLAIN_LETTER.findall(region)
+        return Answer(letters[-1], "letter") if letters else None
+    return None  # a long text that never commits to a letter (often cut off): no answer
 
 
 # --- verdicts --------------------------------------------------------------------------------
