@@ -109,7 +109,7 @@ def test_backward_variants_read_after_the_window_and_prospective_does_not(tmp_pa
 def test_linearity_r2_near_one_on_planted_modules_and_inside_the_control_on_noise():
     series, accuracy, _ = planted_series()
     table, control = linearity_table(
-        series, accuracy, control_draws=50, seed=1, forms=("paper",), alignments=("backward",)
+        series, accuracy, control_draws=50, seed=1, forms=("fro-u1",), alignments=("backward",)
     )
     table = table.set_index("module")
     for module in PLANTED:

@@ -35,9 +35,9 @@ from rldynamics.io import save_tensors
 from rldynamics.windows import window_steps
 
 VARIANTS = {
-    "paper": {"form": "paper", "alignment": "backward", "container": "base"},
-    "official-code": {"form": "official-code", "alignment": "backward", "container": "window-end"},
-    "prospective": {"form": "paper", "alignment": "forward", "container": "base"},
+    "paper": {"form": "fro-u1", "alignment": "backward", "container": "base"},
+    "official-code": {"form": "sigma1-u1", "alignment": "backward", "container": "window-end"},
+    "prospective": {"form": "fro-u1", "alignment": "forward", "container": "base"},
 }
 
 

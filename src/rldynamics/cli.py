@@ -429,6 +429,8 @@ def cmd_figures(args) -> None:
         figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
         figures.trajectories(series, accuracy, out / "trajectories", args.run)
         figures.tsne(series, out / "tsne", args.run)
+        # The released code's form: u1 alone, PCA to 2 dimensions (visualize_rank1_u_tsne).
+        figures.tsne(series, out / "tsne_released", args.run, form="u1", pca_components=2)
     log.info("figures → %s", out)
 
 
@@ -709,7 +711,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", help=trajectory_help)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
     p.add_argument("--lam", type=float, default=1.0, help="λ of the rank-1 overlay")
-    p.add_argument("--form", default="paper", help="trajectory form of the R² histogram")
+    p.add_argument(
+        "--form",
+        default="fro-u1",
+        help="trajectory form of the R² histogram (fro-u1, sigma1-u1, u1)",
+    )
     p.add_argument("--alignment", default="backward", help="sign alignment of the R² histogram")
     p.add_argument("--run", required=True)
     p.add_argument("--out-dir", required=True)

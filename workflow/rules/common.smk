@@ -12,8 +12,12 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from rldynamics.errors import InputError
+from rldynamics.variants import check_form
 from rldynamics.windows import find_checkpoints, window_steps
 
+# Old trajectory-form names are refused with the new name, not with the schema's bare enum.
+if isinstance(config.get("dynamics"), dict) and "form" in config["dynamics"]:
+    check_form(config["dynamics"]["form"], "config: dynamics.form")
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 RUN = config["run"]
@@ -404,7 +408,13 @@ def alpharl_inputs(wildcards):
 # A single-checkpoint run has no trajectory figures.
 
 FIGURES = ["accuracy_vs_step", "recovery_vs_k", "lambda_sweep"]
-TRAJECTORY_FIGURES = ["r2_histogram", "alpharl_windows", "trajectories", "tsne"]
+TRAJECTORY_FIGURES = [
+    "r2_histogram",
+    "alpharl_windows",
+    "trajectories",
+    "tsne",
+    "tsne_released",
+]
 if TRAJECTORY:
     FIGURES += TRAJECTORY_FIGURES
 
