@@ -128,13 +128,19 @@ def r2_histogram(
 
 
 def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
-    """Each method's accuracy against window fraction, beside the window-end and final ones."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    """Each method's accuracy against window, beside the window-end and final ones; the legend
+    names the accuracy signal each fit read and the dtype of the model scored."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
     for (method, variant), group in alpharl.groupby(["method", "variant"]):
         group = group.sort_values("window_fraction")
-        label = f"AlphaRL {variant}" if method == "alpharl" else f"baseline: {variant}"
+        signals = ", ".join(sorted(set(group["signal"].astype(str))))
+        dtypes = ", ".join(sorted(set(group["model_dtype"].astype(str))))
+        if method == "alpharl":
+            label = f"AlphaRL {variant} (fit: {signals}; {dtypes})"
+        else:
+            label = f"baseline: {variant} ({dtypes})"
         ax.plot(100 * group["window_fraction"], group["prediction"], "o-", label=label)
-    ends = alpharl.drop_duplicates("window_fraction").sort_values("window_fraction")
+    ends = alpharl.drop_duplicates("window").sort_values("window_fraction")
     ax.plot(
         100 * ends["window_fraction"],
         ends["window_checkpoint"],
@@ -145,12 +151,16 @@ def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
     ax.axhline(final, color="k", ls=":", label="final checkpoint")
     ax.axhline(0.96 * final, color="grey", ls=":", lw=0.8, label="96 % of final")
     ax.axhline(alpharl["base"].iloc[0], color="grey", ls="-.", label="base model")
-    ax.set_xticks(sorted(100 * alpharl["window_fraction"].unique()))
-    ax.set_xlabel("window (% of RL steps)")
+    ticks = [
+        (100 * f, f"{100 * f:.0f}" if str(w).replace(".", "").isdigit() else f"{w}\n(to {s})")
+        for w, f, s in zip(ends["window"], ends["window_fraction"], ends["window_last_step"])
+    ]
+    ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+    ax.set_xlabel("window (% of RL steps; a named window: its label and last step)")
     ax.set_ylabel("accuracy (mean over benchmarks)")
     ax.set_title(f"{run}: extrapolation from an early window")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     _save(fig, stem)
 
 
