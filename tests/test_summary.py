@@ -52,6 +52,11 @@ def test_checkpoint_accuracy_averages_primary_metrics():
     assert checkpoint_accuracy(TABLE, METRICS) == pytest.approx({10: 0.5, 20: 0.7})
 
 
+def test_a_signal_the_table_does_not_hold_is_named():
+    with pytest.raises(InputError, match="results.csv holds no checkpoint scores of b1 pass@4"):
+        checkpoint_accuracy(TABLE, {"b1": "pass@4", "b2": "acc"}, "results.csv")
+
+
 def test_alpharl_table_retention_and_speedup():
     meta = [
         {"variant": "paper", "window": "50", "signal": "mean of b1 acc + b2 acc", "dtype": "auto"}

@@ -365,7 +365,7 @@ def cmd_alpharl(args) -> None:
         metrics = _metrics(args.metric or [])
         if not metrics:
             raise InputError("alpharl --results needs --metric BENCHMARK=METRIC (the signal)")
-        accuracy = checkpoint_accuracy(_read_results(args.results), metrics)
+        accuracy = checkpoint_accuracy(_read_results(args.results), metrics, args.results)
         signal = signal_label(metrics)
     info = predict(
         args.series,

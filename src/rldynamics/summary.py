@@ -40,8 +40,16 @@ def average_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFra
     )
 
 
-def checkpoint_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> dict[int, float]:
-    """Average accuracy of every evaluated RL checkpoint, by step."""
+def checkpoint_accuracy(
+    table: pd.DataFrame, metrics: dict[str, str], source: str = "the results table"
+) -> dict[int, float]:
+    """Average accuracy of every evaluated RL checkpoint, by step, over ``metrics``
+    (benchmark → metric); a pair the table does not hold is named."""
+    ckpt_rows = table[table["model_kind"] == "checkpoint"]
+    held = set(zip(ckpt_rows["benchmark"], ckpt_rows["metric"]))
+    missing = [f"{b} {m}" for b, m in metrics.items() if (b, m) not in held]
+    if missing and len(ckpt_rows):
+        raise InputError(f"{source} holds no checkpoint scores of {', '.join(missing)}")
     avg = average_accuracy(table, metrics)
     ckpt = avg[avg["model_kind"] == "checkpoint"]
     if ckpt.empty:
