@@ -143,7 +143,7 @@ def predict(
     info = {
         "variant": variant,
         **spec,
-        "signal": signal if variant != "prospective" else "none (fit against the step)",
+        "signal": signal if variant != "prospective" else "the step (no accuracy)",
         "window": window_label or (f"{100 * fraction:g}" if fraction is not None else None),
         "window_fraction": fraction,
         "window_end_step_asked": end_step,

@@ -138,7 +138,7 @@ def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
         if method == "alpharl":
             label = f"AlphaRL {variant} (fit: {signals}; {dtypes})"
         else:
-            label = f"baseline: {variant} ({dtypes})"
+            label = f"baseline: {variant} (line in the step; {dtypes})"
         ax.plot(100 * group["window_fraction"], group["prediction"], "o-", label=label)
     ends = alpharl.drop_duplicates("window").sort_values("window_fraction")
     ax.plot(

@@ -149,7 +149,7 @@ def alpharl_table(
                     )
                 signal, dtype = info["signal"], info["dtype"]
             else:
-                signal, dtype = "none (whole-weight extrapolation in step)", "auto"
+                signal, dtype = "the step (no accuracy)", "auto"
             out.append(
                 {
                     "method": pred["model_kind"],

@@ -234,7 +234,7 @@ for window in config["alpharl"]["windows"] if TRAJECTORY else []:
 
 def window_fraction(label):
     """A window's share of the run: its fraction, or end step / last step."""
-    window, steps = WINDOWS[label]
+    window, _ = WINDOWS[label]
     return window["end_step"] / FINAL_STEP if isinstance(window, dict) else window
 
 
@@ -451,8 +451,10 @@ def scoring_spec(wildcards):
         "trust_remote_code": config["base"]["trust_remote_code"],
         "limit": ev["limit"],
         "seed": config["seed"],
-        "dtype": chunk_dtype(wildcards.chunk),
     }
+    dtype = chunk_dtype(wildcards.chunk)
+    if dtype != "auto":  # "auto" is the default: the spec of other chunks stays as it was
+        spec["dtype"] = dtype
     return json.dumps(spec, sort_keys=True)
 
 
