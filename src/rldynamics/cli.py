@@ -533,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rldynamics.selection import DEFAULT_PARAM_PATTERN
     from rldynamics.settings import METHODS, Guard
     from rldynamics.toy.config import ArchConfig, RLConfig, WarmupConfig
+    from rldynamics.variants import VARIANTS
 
     parser = argparse.ArgumentParser(prog="rldynamics", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"rldynamics {__version__}")
@@ -719,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--fraction", type=float, help="window: this share of the run's steps")
     window.add_argument("--end-step", type=int, help="window: every checkpoint up to this step")
     p.add_argument("--window-label", help="the window's name in tables (default its percentage)")
-    p.add_argument("--variant", choices=["paper", "official-code", "prospective"], default="paper")
+    p.add_argument("--variant", choices=list(VARIANTS), default="paper")
     p.add_argument("--target", type=float, default=1.0, help="y* (paper, official-code)")
     p.add_argument("--target-step", type=int, help="T (prospective; default the last step)")
     p.add_argument("--out", required=True)
