@@ -28,7 +28,7 @@ wildcard_constraints:
     step=r"\d+",
     rank=r"\d+|full",
     k=r"\d+|full",
-    pct=r"[0-9.]+",
+    window=r"[0-9.]+|[a-z][a-z0-9_-]*",
     benchmark="|".join(map(re.escape, BENCHMARKS)),
     chunk=CHUNK_KEY,
     variant=VARIANT_KEY,

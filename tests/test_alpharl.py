@@ -79,37 +79,185 @@ def test_exact_linear_series_is_extrapolated_exactly_by_every_variant():
         assert update_error(*updates[module], module, truth, 100) < 1e-6
 
 
-def test_backward_variants_read_after_the_window_and_prospective_does_not(tmp_path):
-    series, accuracy, _ = planted_series()
-    path = tmp_path / "series.safetensors"
-    save_series(path, series)
-    infos = {}
-    for variant in ["paper", "official-code", "prospective"]:
-        infos[variant] = predict(path, accuracy, 0.4, tmp_path / f"{variant}.safetensors", variant)
-    assert infos["paper"]["checkpoints_read_after_window"] == STEPS[4:]
-    assert infos["paper"]["accuracies_read"] == [10, 20, 30, 40, 100]
-    assert infos["official-code"]["checkpoints_read_after_window"] == STEPS[4:]
-    assert infos["official-code"]["accuracies_read"] == [10, 20, 30, 40]
-    assert infos["prospective"]["checkpoints_read_after_window"] == []
-    assert infos["prospective"]["accuracies_read"] == []
-    # And it really does not: changing every later checkpoint leaves its prediction unchanged.
-    changed = planted_series(seed=5)[0]
+def product(update):
+    u_hat, v = update
+    return torch.outer(u_hat.double(), v.double())
+
+
+def later_checkpoints_changed(series, window_length, seed=5):
+    """The series with every checkpoint after the window replaced by another planted run's."""
+    changed = planted_series(seed=seed)[0]
     for field in ("U1", "V1", "S1", "fro"):
         for module in PLANTED + NOISE:
-            getattr(changed, field)[module][:4] = getattr(series, field)[module][:4]
-    save_series(tmp_path / "changed.safetensors", changed)
-    predict(tmp_path / "changed.safetensors", None, 0.4, tmp_path / "p2.safetensors", "prospective")
-    before, _ = load_factors(tmp_path / "prospective.safetensors")
-    after, _ = load_factors(tmp_path / "p2.safetensors")
-    for module in before:
-        for part in "USV":
-            assert torch.equal(before[module][part], after[module][part])
+            getattr(changed, field)[module][:window_length] = getattr(series, field)[module][
+                :window_length
+            ]
+    return changed
+
+
+def test_changing_every_checkpoint_after_the_window_changes_only_the_paper_normaliser(tmp_path):
+    series, accuracy, _ = planted_series()
+    window = window_steps(STEPS, 0.4)
+    changed = later_checkpoints_changed(series, len(window))
+    # Later accuracies change too, all but the final one (the paper variant's normaliser).
+    later = {t: (0.9 - 0.004 * t if t in STEPS[4:-1] else a) for t, a in accuracy.items()}
+    for variant in ["paper", "official-code", "prospective"]:
+        before, _ = predict_updates(series, variant, window, accuracy, 1.7, 100)
+        after, _ = predict_updates(changed, variant, window, later, 1.7, 100)
+        for module in before:
+            assert torch.equal(product(before[module]), product(after[module])), variant
+    # The final accuracy moves only the paper variant, and only as a normaliser: relative
+    # accuracy y/a' at y* = 1 is y/a at y* = a'/a.
+    final_moved = {**accuracy, 100: accuracy[100] * 0.8}
+    for variant in ["official-code", "prospective"]:
+        before, _ = predict_updates(series, variant, window, accuracy, 1.7, 100)
+        after, _ = predict_updates(series, variant, window, final_moved, 1.7, 100)
+        for module in before:
+            assert torch.equal(product(before[module]), product(after[module])), variant
+    moved, _ = predict_updates(series, "paper", window, final_moved, 1.0)
+    rescaled, _ = predict_updates(series, "paper", window, accuracy, 0.8)
+    unmoved, _ = predict_updates(series, "paper", window, accuracy, 1.0)
+    for module in PLANTED:
+        assert torch.allclose(product(moved[module]), product(rescaled[module]), rtol=1e-9)
+        assert not torch.allclose(product(moved[module]), product(unmoved[module]), rtol=1e-3)
+    # What the prediction files say they read.
+    path = tmp_path / "series.safetensors"
+    save_series(path, series)
+    infos = {
+        variant: predict(path, accuracy, 0.4, tmp_path / f"{variant}.safetensors", variant)
+        for variant in ["paper", "official-code", "prospective"]
+    }
+    for info in infos.values():
+        assert info["checkpoints_read"] == window and info["checkpoints_read_after_window"] == []
+    assert infos["paper"]["accuracies_read_after_window"] == [100]
+    assert infos["official-code"]["accuracies_read"] == window
+    assert infos["official-code"]["accuracies_read_after_window"] == []
+    assert infos["prospective"]["accuracies_read"] == []
+
+
+@pytest.mark.parametrize("variant", ["paper", "official-code"])
+@pytest.mark.parametrize("alignment", ["backward", "forward"])
+def test_aligning_over_the_whole_run_gives_the_window_only_prediction(variant, alignment):
+    """The released code aligns signs backward from the run's last checkpoint: chained step to
+    step, that differs from aligning the window alone by one global sign, which û and v1 share."""
+    from rldynamics.alpharl import VARIANTS
+    from rldynamics.dynamics import aligned_trajectories, fit_linear
+
+    series, accuracy, _ = planted_series()
+    window = window_steps(STEPS, 0.4)
+    target = 1.0 if variant == "paper" else 1.7
+    y = np.array([accuracy[t] for t in window])
+    y = y / accuracy[100] if variant == "paper" else y
+    whole = aligned_trajectories(series, VARIANTS[variant]["form"], alignment)
+    ours, _ = predict_updates(series, variant, window, accuracy, target)
+    for module, (X, V) in whole.items():
+        rows = [STEPS.index(t) for t in window]
+        fit = fit_linear(X[rows].double().numpy(), y, module)
+        released = torch.outer(torch.from_numpy(fit.predict_x(target)), V[rows[-1]].double())
+        assert torch.allclose(product(ours[module]), released, rtol=1e-9, atol=1e-12), module
+
+
+def released_official_code(U1, S1, V1, y, target):
+    """The released AlphaPLS / AlphaPredVector arithmetic in plain float64 linear algebra:
+    σ1·u1 rows with signs chained backward (v1 flips with u1), standardized; one PLS weight
+    w ∝ Xsᵀy; score z = Xs·w; OLS y = a·z + b; z* = (y* − b)/a; x̂ = x̄ + z*·(loading ⊙ σx)
+    with loading Xsᵀz/(zᵀz); ΔŴ = x̂ v1ᵀ of the last window checkpoint."""
+    U, V = U1.copy(), V1.copy()
+    for t in range(len(U) - 2, -1, -1):
+        if U[t] @ U[t + 1] < 0:
+            U[t], V[t] = -U[t], -V[t]
+    X = U * S1[:, None]
+    mean, std = X.mean(axis=0), X.std(axis=0, ddof=1)
+    std[std == 0] = 1.0
+    Xs = (X - mean) / std
+    w = Xs.T @ (y - y.mean())
+    w /= np.linalg.norm(w)
+    z = Xs @ w
+    design = np.stack([z, np.ones_like(z)], axis=1)
+    a, b = np.linalg.solve(design.T @ design, design.T @ y)
+    loading = Xs.T @ z / (z @ z)
+    x_hat = mean + (target - b) / a * loading * std
+    return np.outer(x_hat, V[-1])
+
+
+def test_official_code_prediction_matches_an_independent_float64_computation(tmp_path):
+    """From the window's factors and the MATH-500 pass@4 signal, through the command line and
+    the in-memory model of the scoring job, against the arithmetic written out above."""
+    import pandas as pd
+
+    from rldynamics.cli import main
+    from rldynamics.evaluate import RESULT_COLUMNS, model_tensors
+
+    series, _, _ = planted_series()
+    save_series(tmp_path / "series.safetensors", series)
+    gen = np.random.default_rng(3)
+    pass4 = {t: 0.3 + 0.004 * t + 0.02 * gen.standard_normal() for t in STEPS}
+    rows = []
+    for t in STEPS:  # acc and another benchmark differ from the signal: using them would show
+        for bench, metric, value in [
+            ("math500", "pass@4", pass4[t]),
+            ("math500", "acc", 0.5 * pass4[t] + 0.1 * gen.random()),
+            ("gsm8k", "acc", gen.random()),
+        ]:
+            rows.append(
+                dict(
+                    run="r",
+                    model_kind="checkpoint",
+                    step=t,
+                    k=None,
+                    lam=None,
+                    variant=None,
+                    benchmark=bench,
+                    metric=metric,
+                    value=value,
+                    n=500,
+                    stderr=0.01,
+                )
+            )
+    pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp_path / "results.csv", index=False)
+    out = tmp_path / "official-code.safetensors"
+    argv = ["alpharl", "--series", str(tmp_path / "series.safetensors")]
+    argv += ["--results", str(tmp_path / "results.csv"), "--metric", "math500=pass@4"]
+    argv += ["--end-step", "40", "--window-label", "released", "--variant", "official-code"]
+    assert main([*argv, "--target", "1.7", "--out", str(out)]) == 0
+    factors, meta = load_factors(out)
+    assert meta["signal"] == "math500 pass@4" and meta["window"] == "released"
+    assert meta["window_steps"] == [10, 20, 30, 40] and meta["dtype"] == "float32"
+
+    window = slice(0, 4)
+    y = np.array([pass4[t] for t in STEPS[window]])
+    container = {}
+    for module in PLANTED + NOISE:
+        U1 = series.U1[module][window].double().numpy()
+        V1 = series.V1[module][window].double().numpy()
+        S1 = series.S1[module][window].double().numpy()
+        expected = released_official_code(U1, S1, V1, y, 1.7)
+        parts = factors[module]
+        ours = ((parts["U"] * parts["S"]) @ parts["V"].T).double().numpy()
+        assert np.linalg.norm(ours - expected) <= 1e-5 * np.linalg.norm(expected), module
+        container[module] = torch.randn(expected.shape, dtype=torch.float32).bfloat16()
+
+    # The model scored: the window-end checkpoint (bf16 here) + ΔŴ, kept in float32.
+    folder = write_model(tmp_path / "step-40", container)
+    spec = {"folder": str(folder), "factors": str(out), "rank": "1", "scale": "none"}
+    base = ModelWeights(write_model(tmp_path / "base", container))
+    built = model_tensors(spec, base, torch.float32)
+    rounded = model_tensors(spec, base)  # the container's bf16
+    for module in PLANTED + NOISE:
+        U1 = series.U1[module][window].double().numpy()
+        V1 = series.V1[module][window].double().numpy()
+        S1 = series.S1[module][window].double().numpy()
+        expected = container[module].double().numpy() + released_official_code(U1, S1, V1, y, 1.7)
+        assert built[module].dtype == torch.float32
+        error = np.linalg.norm(built[module].double().numpy() - expected)
+        assert error <= 1e-5 * np.linalg.norm(expected), module
+        assert rounded[module].dtype == torch.bfloat16
 
 
 def test_linearity_r2_near_one_on_planted_modules_and_inside_the_control_on_noise():
     series, accuracy, _ = planted_series()
     table, control = linearity_table(
-        series, accuracy, control_draws=50, seed=1, forms=("paper",), alignments=("backward",)
+        series, accuracy, control_draws=50, seed=1, forms=("fro-u1",), alignments=("backward",)
     )
     table = table.set_index("module")
     for module in PLANTED:

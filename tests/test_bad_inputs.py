@@ -357,6 +357,24 @@ def dry_run(tmp_path, config: dict):
         ({"base": {"source": "hf"}}, "base.repo is not set"),
         ({"checkpoints": {"source": "local"}}, "checkpoints.path is not set"),
         ({"alpharl": {"windows": [0.01]}}, "at least two"),
+        (
+            {"alpharl": {"windows": [0.5, {"end_step": 7, "label": "released"}]}},
+            "alpharl.windows: window end step 7 is not a checkpoint",
+        ),
+        (
+            {"alpharl": {"windows": [0.25, {"end_step": 50, "label": "quarter"}]}},
+            "windows '25' and 'quarter' hold the same checkpoints",
+        ),
+        ({"alpharl": {"windows": [{"end_step": 50, "label": "Step 50"}]}}, "Step 50"),
+        (
+            {"alpharl": {"signals": {"official-code": {"benchmarks": ["math500"]}}}},
+            "alpharl.signals.official-code.benchmarks: ['math500'] are not configured",
+        ),
+        (
+            {"alpharl": {"signals": {"paper": {"metric": "pass@4"}}}},
+            "alpharl.signals.paper.metric: pass@4 is not in the results table",
+        ),
+        ({"dynamics": {"form": "official-code"}}, "dynamics.form 'official-code' was renamed"),
         ({"evaluate": {"backend": "tensorrt"}}, "tensorrt"),
     ],
 )

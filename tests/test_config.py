@@ -114,13 +114,14 @@ PAPER_RUNS = {
         "hf_checkpoint": 27,
         "decompose": 27,
         # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ,
-        # 26 more rank-1); 5 windows of each of 3 AlphaRL variants; 5 windows of the baseline.
+        # 26 more rank-1); 6 windows (5 fractions and the released steps 1-9) of each of 3
+        # AlphaRL variants; 6 windows of the baseline.
         "evaluate": 7 + 10 + 3 * 2 + 2,
         "checkpoint_results": 1,
         "dynamics": 1,
-        "alpharl_predict": 3 * 5,
+        "alpharl_predict": 3 * 6,
         "alpharl_table": 1,
-        "total": 106,
+        "total": 109,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,
@@ -145,3 +146,35 @@ def test_paper_config_dry_runs_with_all_six_benchmarks(run, tmp_path):
     assert "toy_task" not in out and "toy_rl" not in out
     assert out.count("rldynamics download") == stats["hf_base"] + stats["hf_checkpoint"]
     assert not any(tmp_path.glob("results/*/models"))
+
+
+def test_dapo_config_schedules_the_released_window_and_signal(tmp_path):
+    out, _ = dry_run(REPO / "config/paper/dapo-qwen3-8b.yaml", tmp_path)
+    predict = [line for line in out.splitlines() if "rldynamics alpharl " in line]
+    released = [line for line in predict if "--end-step 9 --window-label released" in line]
+    assert len(released) == 3
+    for line in predict:
+        signal = re.findall(r"--metric (\S+)", line)
+        if "--variant official-code" in line:
+            assert signal == ["math500=pass@4"], line
+        elif "--variant paper" in line:
+            assert len(signal) == 6 and "math500=acc" in signal, line
+        else:
+            assert signal == [] and "--results" not in line, line
+    scoring = [line for line in out.splitlines() if "rldynamics evaluate" in line]
+    released_models = [
+        m for line in scoring for m in re.findall(r'"key": "([a-z-]+/window-released)"', line)
+    ]
+    assert sorted(released_models) == [
+        "alpharl-official-code/window-released",
+        "alpharl-paper/window-released",
+        "alpharl-prospective/window-released",
+        "baseline/window-released",
+    ]
+    # The official-code chunks score in float32, the others in the checkpoints' own dtype
+    # (no dtype in their spec: the scoring job's default, "auto").
+    for line in scoring:
+        dtype = re.findall(r'"dtype": "(\w+)"', line)
+        assert dtype == (["float32"] if "alpharl-official-code/" in line else []), line
+    table = next(line for line in out.splitlines() if "rldynamics alpharl-table" in line)
+    assert "--window released:0.3333333333333333:9" in table

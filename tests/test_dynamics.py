@@ -41,9 +41,20 @@ def test_sign_alignment_is_invariant_to_flipping_inputs(direction):
 def test_trajectory_forms():
     U1 = torch.eye(3)
     S1, fro = torch.tensor([1.0, 2, 3]), torch.tensor([2.0, 4, 6])
-    assert torch.equal(trajectory(U1, S1, fro, "paper"), torch.diag(fro))
-    assert torch.equal(trajectory(U1, S1, fro, "official-code"), torch.diag(S1))
-    assert torch.equal(trajectory(U1, S1, fro, "u"), U1)
+    assert torch.equal(trajectory(U1, S1, fro, "fro-u1"), torch.diag(fro))
+    assert torch.equal(trajectory(U1, S1, fro, "sigma1-u1"), torch.diag(S1))
+    assert torch.equal(trajectory(U1, S1, fro, "u1"), U1)
+
+
+@pytest.mark.parametrize(
+    "old, new", [("paper", "fro-u1"), ("official-code", "sigma1-u1"), ("u", "'u1'")]
+)
+def test_old_form_names_are_refused_naming_the_new_one(old, new):
+    U1 = torch.eye(3)
+    with pytest.raises(InputError, match=f"{old!r} was renamed.*{new}"):
+        trajectory(U1, torch.ones(3), torch.ones(3), old)
+    with pytest.raises(InputError, match="must be one of"):
+        trajectory(U1, torch.ones(3), torch.ones(3), "sigma")
 
 
 def test_fit_needs_two_points_and_varying_accuracy():

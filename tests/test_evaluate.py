@@ -154,3 +154,42 @@ def test_paper_tasks_read_public_row_forms_through_lm_eval(toy_base, tmp_path):
     assert all(f"({'ABCD'[i]}) {c}" in prompt for i, c in enumerate(doc["choices"]))
     assert prompt.endswith("put the letter of your final choice (A, B, C or D) within \\boxed{}")
     assert samples["minerva_math"][0]["doc"] == {"question": "1+1?", "answer": "2"}
+
+
+def test_a_float32_scoring_job_keeps_the_official_code_model_in_float32(toy_base, tmp_path):
+    """official-code (as released) adds ΔŴ to the window-end checkpoint and keeps float32; the
+    base's dtype (bf16 here) would round the sum once more."""
+    from transformers import AutoModelForCausalLM
+
+    from rldynamics.build import rank_k_update
+    from rldynamics.factors import decompose
+    from rldynamics.io import ModelWeights, load_factors
+    from tests.conftest import write_model
+
+    base_dir, rl_dir, rl = toy_base
+    AutoModelForCausalLM.from_pretrained(base_dir).to(torch.bfloat16).save_pretrained(
+        tmp_path / "base16"
+    )
+    rl16 = write_model(tmp_path / "rl16", {n: t.to(torch.bfloat16) for n, t in rl.items()})
+    decompose(base_dir, rl_dir, 1, tmp_path / "f.safetensors", progress=False)
+    spec = {"folder": str(rl16), "factors": str(tmp_path / "f.safetensors"), "rank": "1"}
+    spec.update(scale="none", lam=1.0)
+    factors, _ = load_factors(tmp_path / "f.safetensors")
+    window_end = ModelWeights(rl16)
+    kept, rounded = (
+        ModelLoader(tmp_path / "base16", dtype="float32"),
+        ModelLoader(tmp_path / "base16"),
+    )
+    kept.load(spec)
+    rounded.load(spec)
+    kept_params, rounded_params = (
+        dict(kept.model.named_parameters()),
+        dict(rounded.model.named_parameters()),
+    )
+    for name, parts in factors.items():
+        expected = window_end.get(name).float() + rank_k_update(parts, 1, "none")
+        assert kept_params[name].dtype == torch.float32
+        assert torch.equal(kept_params[name], expected), name
+        assert rounded_params[name].dtype == torch.bfloat16
+        assert torch.equal(rounded_params[name], expected.bfloat16()), name
+    assert any(not torch.equal(kept_params[n], rounded_params[n].float()) for n in factors)

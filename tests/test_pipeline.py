@@ -47,7 +47,7 @@ def test_derived_tables_and_figures_exist(finished_run):
     alpharl = pd.read_csv(out / "tables/alpharl.csv")
     assert len(alpharl) == 4 and set(alpharl["window_last_step"]) == {6}
     figures = ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]
-    for name in figures + ["lambda_sweep", "trajectories", "tsne"]:
+    for name in figures + ["lambda_sweep", "trajectories", "tsne", "tsne_released"]:
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
     for name in ["update_sparsity", "principal_angles", "spectral_drift"]:

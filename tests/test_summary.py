@@ -1,7 +1,7 @@
-import numpy as np
 import pandas as pd
 import pytest
 
+from rldynamics.errors import InputError
 from rldynamics.summary import alpharl_table, checkpoint_accuracy, recovery_table
 
 
@@ -52,15 +52,31 @@ def test_checkpoint_accuracy_averages_primary_metrics():
     assert checkpoint_accuracy(TABLE, METRICS) == pytest.approx({10: 0.5, 20: 0.7})
 
 
+def test_a_signal_the_table_does_not_hold_is_named():
+    with pytest.raises(InputError, match="results.csv holds no checkpoint scores of b1 pass@4"):
+        checkpoint_accuracy(TABLE, {"b1": "pass@4", "b2": "acc"}, "results.csv")
+
+
 def test_alpharl_table_retention_and_speedup():
-    table = alpharl_table(TABLE, METRICS, {0.5: 10}).set_index("method")
+    meta = [
+        {"variant": "paper", "window": "50", "signal": "mean of b1 acc + b2 acc", "dtype": "auto"}
+    ]
+    table = alpharl_table(TABLE, METRICS, {"50": (0.5, 10)}, meta, "bfloat16").set_index("method")
     out = table.loc["alpharl"]
     assert out["prediction"] == pytest.approx(0.68)
     assert out["retention"] == pytest.approx(0.68 / 0.7)
     assert out["speedup"] == pytest.approx(2.0)
-    assert bool(out["retained_96"]) is True and out["best_speedup_at_96"] == pytest.approx(2.0)
-    baseline = table.loc["baseline"]
-    assert baseline["prediction"] == pytest.approx(0.55) and bool(baseline["retained_96"]) is False
-    assert np.isnan(baseline["best_speedup_at_96"])
-    assert baseline["reads_after_window"] == "nothing"
-    assert "final accuracy" in out["reads_after_window"]
+
+
+def test_alpharl_table_names_window_signal_and_dtype():
+    meta = [{"variant": "paper", "window": "released", "signal": "b1 pass@4", "dtype": "float32"}]
+    table = alpharl_table(TABLE, METRICS, {"released": (0.5, 10)}, meta, "bfloat16")
+    table = table.set_index("method")
+    assert table.loc["alpharl", "window"] == "released"
+    assert table.loc["alpharl", "signal"] == "b1 pass@4"
+    assert table.loc["alpharl", "model_dtype"] == "float32"
+    assert table.loc["alpharl", "reads_after_window"].startswith("the final accuracy")
+    assert table.loc["baseline", "model_dtype"] == "bfloat16"
+    assert table.loc["baseline", "reads_after_window"] == "nothing"
+    with pytest.raises(InputError, match="paper, window released"):
+        alpharl_table(TABLE, METRICS, {"released": (0.5, 10)}, [], "bfloat16")

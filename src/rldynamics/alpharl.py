@@ -1,18 +1,26 @@
 """AlphaRL: extrapolate the rank-1 update from an early window of checkpoints (AlphaRL §5).
 
-Three readings, each a named variant (METHOD §5):
+Three readings, each a named variant (METHOD §5; :data:`rldynamics.variants.VARIANTS`):
 
-| variant | trajectory x_t | signs | fit against | target | added to |
-|---|---|---|---|---|---|
-| paper | ‖ΔW_t‖F·u1(t) | backward, whole run | accuracy / final accuracy | y* = 1 | W0 |
-| official-code | σ1(t)·u1(t) | backward, whole run | raw accuracy | y* (1.7) | W at window end |
-| prospective | ‖ΔW_t‖F·u1(t) | forward, window only | the step t | step T | W0 |
+| variant | trajectory x_t | signs | fit against | target | added to | model dtype |
+|---|---|---|---|---|---|---|
+| paper | ‖ΔW_t‖F·u1(t) | backward | accuracy / final accuracy | y* = 1 | W0 | base's |
+| official-code | σ1(t)·u1(t) | backward | raw accuracy | y* (1.7) | W at window end | float32 |
+| prospective | ‖ΔW_t‖F·u1(t) | forward | the step t | step T | W0 | base's |
 
 ``paper`` and ``official-code`` fit the one-component PLS + OLS of :mod:`rldynamics.dynamics`
+to an accuracy signal (the benchmarks and metric of the variant's ``alpharl.signals`` entry)
 and invert it at y*; ``prospective`` fits every coordinate of x_t linearly in t and evaluates
-it at T, so it reads nothing from after the window. The predicted û is paired with v1 of the
+it at T.
+
+What each reads from after the window: sign alignment is chained step to step, so aligning
+backward from the run's last checkpoint (the released code) or from the window's last one, or
+forward, gives the same relative signs inside the window, at most one global sign apart, which
+the fit absorbs (x̂ and v1 flip together). Every variant therefore aligns, fits and predicts
+from the window's checkpoints alone; the only use of the future is ``paper``'s relative
+accuracy, divided by the final checkpoint's accuracy. The predicted û is paired with v1 of the
 last window checkpoint (ΔŴ = û v1ᵀ) and written as a rank-1 factor file; its metadata lists
-the checkpoints and accuracies the prediction read.
+the checkpoints and accuracies the prediction read, and the signal.
 """
 
 from __future__ import annotations
@@ -32,13 +40,8 @@ from rldynamics.dynamics import (
 )
 from rldynamics.errors import InputError
 from rldynamics.io import save_tensors
-from rldynamics.windows import window_steps
-
-VARIANTS = {
-    "paper": {"form": "paper", "alignment": "backward", "container": "base"},
-    "official-code": {"form": "official-code", "alignment": "backward", "container": "window-end"},
-    "prospective": {"form": "paper", "alignment": "forward", "container": "base"},
-}
+from rldynamics.variants import VARIANTS, check_variant
+from rldynamics.windows import window_steps, window_steps_to
 
 
 def linear_in_step(X: np.ndarray, steps: list[int], target_step: float) -> np.ndarray:
@@ -57,29 +60,32 @@ def predict_updates(
     target: float = 1.0,
     target_step: int | None = None,
 ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict]:
-    """{module: (û [m], v1 [n])} and what the prediction read, for one variant and window."""
-    if variant not in VARIANTS:
-        raise InputError(f"AlphaRL variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-    spec = VARIANTS[variant]
+    """{module: (û [m], v1 [n])} and what the prediction read, for one variant and window.
+
+    Only the window's rows of ``series`` are read; ``paper`` also reads the accuracy of the
+    series' last step (its normaliser).
+    """
+    spec = check_variant(variant)
     last = max(series.steps)
+    missing_steps = [s for s in window if s not in series.steps]
+    if missing_steps:
+        raise InputError(f"window steps {missing_steps} are not in the rank-1 series")
+    seen = window_series(series, window)
+    trajectories = aligned_trajectories(seen, spec["form"], spec["alignment"])
     if variant == "prospective":
-        # Only the window: alignment, fit and target use nothing after it.
-        seen = window_series(series, window)
-        trajectories = aligned_trajectories(seen, spec["form"], spec["alignment"])
         goal = float(target_step if target_step is not None else last)
         out = {
             module: (torch.from_numpy(linear_in_step(X.double().numpy(), window, goal)), V[-1])
             for module, (X, V) in trajectories.items()
         }
-        read = {"checkpoints": window, "accuracies": [], "target_step": goal}
+        read = {"checkpoints": list(window), "accuracies": [], "target_step": goal}
         return out, read
     if accuracy is None:
         raise InputError(f"variant {variant!r} needs the checkpoints' accuracies")
-    missing = [s for s in [*window, last] if s not in accuracy]
+    needed = [*window, last] if variant == "paper" else list(window)
+    missing = [s for s in needed if s not in accuracy]
     if missing:
         raise InputError(f"no accuracy for checkpoint steps {missing}")
-    trajectories = aligned_trajectories(series, spec["form"], spec["alignment"])
-    rows = [series.steps.index(s) for s in window]
     y = np.array([accuracy[s] for s in window])
     accuracies_read = list(window)
     if variant == "paper":
@@ -89,24 +95,36 @@ def predict_updates(
         accuracies_read.append(last)
     out = {}
     for module, (X, V) in trajectories.items():
-        fit = fit_linear(X[rows].double().numpy(), y, module)
-        out[module] = (torch.from_numpy(fit.predict_x(target)), V[rows[-1]])
-    read = {"checkpoints": list(series.steps), "accuracies": accuracies_read, "target": target}
+        fit = fit_linear(X.double().numpy(), y, module)
+        out[module] = (torch.from_numpy(fit.predict_x(target)), V[-1])
+    read = {"checkpoints": list(window), "accuracies": accuracies_read, "target": target}
     return out, read
 
 
 def predict(
     series_file: str | Path,
     accuracy: dict[int, float] | None,
-    fraction: float,
+    fraction: float | None,
     out: str | Path,
     variant: str = "paper",
     target: float = 1.0,
     target_step: int | None = None,
+    end_step: int | None = None,
+    window_label: str | None = None,
+    signal: str | None = None,
 ) -> dict:
-    """Write the predicted rank-1 update of every module as a factor file; returns metadata."""
+    """Write the predicted rank-1 update of every module as a factor file; returns metadata.
+
+    The window is the first ``fraction`` of the run's steps, or every checkpoint up to
+    ``end_step`` (exactly one of the two). ``signal`` names the accuracy the fit read.
+    """
+    if (fraction is None) == (end_step is None):
+        raise InputError("an AlphaRL window is a fraction or an end step (exactly one)")
     series = load_series_file(series_file)
-    window = window_steps(series.steps, fraction)
+    if end_step is not None:
+        window = window_steps_to(series.steps, end_step)
+    else:
+        window = window_steps(series.steps, fraction)
     updates, read = predict_updates(series, variant, window, accuracy, target, target_step)
     tensors, ratios = {}, []
     for module, (u_hat, v_last) in updates.items():
@@ -121,15 +139,20 @@ def predict(
         last_row = series.steps.index(window[-1])
         ratios.append(float(norm / max(float(series.fro[module][last_row]), 1e-30)))
     after = [s for s in read["checkpoints"] if s > window[-1]]
+    spec = VARIANTS[variant]
     info = {
         "variant": variant,
-        **VARIANTS[variant],
+        **spec,
+        "signal": signal if variant != "prospective" else "the step (no accuracy)",
+        "window": window_label or (f"{100 * fraction:g}" if fraction is not None else None),
         "window_fraction": fraction,
+        "window_end_step_asked": end_step,
         "window_steps": window,
         "window_end_step": window[-1],
         "checkpoints_read": read["checkpoints"],
         "checkpoints_read_after_window": after,
         "accuracies_read": read["accuracies"],
+        "accuracies_read_after_window": [s for s in read["accuracies"] if s > window[-1]],
         "target": read.get("target"),
         "target_step": read.get("target_step"),
         "rank": 1,

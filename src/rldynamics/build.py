@@ -78,8 +78,10 @@ def rank_k_weights(
     rank: str | int,
     scale: str = "frobenius",
     lam: float = 1.0,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The decomposed matrices of W(k, λ), in the base's dtype, read tensor by tensor.
+    """The decomposed matrices of W(k, λ), read tensor by tensor, formed in float32 and
+    returned in ``dtype`` (default the base's own).
 
     ``rank``: an integer, 'full', or a percentage of each matrix's min(m, n) ('10%', '10pct').
     """
@@ -97,7 +99,7 @@ def rank_k_weights(
                 f"{(parts['U'].shape[0], parts['V'].shape[0])}, base has {tuple(w0.shape)}"
             )
         k = matrix_rank(rank, tuple(w0.shape))
-        weights[name] = (w0.float() + rank_k_update(parts, k, scale, lam)).to(w0.dtype)
+        weights[name] = (w0.float() + rank_k_update(parts, k, scale, lam)).to(dtype or w0.dtype)
     return weights
 
 

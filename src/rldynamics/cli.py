@@ -358,18 +358,34 @@ def cmd_dynamics(args) -> None:
 def cmd_alpharl(args) -> None:
     from rldynamics.alpharl import predict
     from rldynamics.summary import checkpoint_accuracy
+    from rldynamics.variants import signal_label
 
-    accuracy = None
+    accuracy = signal = None
     if args.results:
-        accuracy = checkpoint_accuracy(_read_results(args.results), _metrics(args.metric or []))
+        metrics = _metrics(args.metric or [])
+        if not metrics:
+            raise InputError("alpharl --results needs --metric BENCHMARK=METRIC (the signal)")
+        accuracy = checkpoint_accuracy(_read_results(args.results), metrics, args.results)
+        signal = signal_label(metrics)
     info = predict(
-        args.series, accuracy, args.fraction, args.out, args.variant, args.target, args.target_step
+        args.series,
+        accuracy,
+        args.fraction,
+        args.out,
+        args.variant,
+        args.target,
+        args.target_step,
+        end_step=args.end_step,
+        window_label=args.window_label,
+        signal=signal,
     )
     log.info(
-        "AlphaRL %s, window %s: read checkpoints %s and accuracies of %s; "
+        "AlphaRL %s, window %s %s: fit against %s; read checkpoints %s and accuracies of %s; "
         "predicted update %.2f× the window end's (median)",
         args.variant,
+        info["window"],
         info["window_steps"],
+        info["signal"],
         info["checkpoints_read"],
         info["accuracies_read"],
         info["median_norm_ratio_to_window_end"],
@@ -377,24 +393,36 @@ def cmd_alpharl(args) -> None:
 
 
 def cmd_alpharl_table(args) -> None:
-    from rldynamics.io import write_csv
+    from rldynamics.io import load_factors, model_dtype, write_csv
     from rldynamics.summary import alpharl_table
 
     windows = {}
     for spec in args.window:
         try:
-            fraction, step = spec.split(":")
-            windows[float(fraction)] = int(step)
+            label, fraction, step = spec.split(":")
+            windows[label] = (float(fraction), int(step))
         except ValueError as err:
-            raise InputError(f"--window wants FRACTION:LAST_STEP, got {spec!r}") from err
-    table = alpharl_table(_read_results(args.results), _metrics(args.metric), windows)
+            raise InputError(f"--window wants LABEL:FRACTION:LAST_STEP, got {spec!r}") from err
+    predictions = [load_factors(path)[1] for path in args.predictions or []]
+    for path, meta in zip(args.predictions or [], predictions):
+        missing = {"variant", "window", "signal", "dtype"} - set(meta)
+        if missing:
+            raise InputError(f"{path}: AlphaRL prediction metadata lacks {sorted(missing)}")
+    base_dtype = model_dtype(args.base)
+    table = alpharl_table(
+        _read_results(args.results), _metrics(args.metric), windows, predictions, base_dtype
+    )
     write_csv(args.out, table)
     for _, row in table.iterrows():
         log.info(
-            "%s %s, window %.0f %%: %.3f; window end %.3f; final %.3f (retention %.1f %%)",
+            "%s %s, window %s (to step %d; fit against %s; %s): %.3f; window end %.3f; "
+            "final %.3f (retention %.1f %%)",
             row["method"],
             row["variant"],
-            100 * row["window_fraction"],
+            row["window"],
+            row["window_last_step"],
+            row["signal"],
+            row["model_dtype"],
             row["prediction"],
             row["window_checkpoint"],
             row["full_run"],
@@ -429,6 +457,8 @@ def cmd_figures(args) -> None:
         figures.alpharl_windows(pd.read_csv(args.alpharl), out / "alpharl_windows", args.run)
         figures.trajectories(series, accuracy, out / "trajectories", args.run)
         figures.tsne(series, out / "tsne", args.run)
+        # The released code's form: u1 alone, PCA to 2 dimensions (visualize_rank1_u_tsne).
+        figures.tsne(series, out / "tsne_released", args.run, form="u1", pca_components=2)
     log.info("figures → %s", out)
 
 
@@ -503,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rldynamics.selection import DEFAULT_PARAM_PATTERN
     from rldynamics.settings import METHODS, Guard
     from rldynamics.toy.config import ArchConfig, RLConfig, WarmupConfig
+    from rldynamics.variants import VARIANTS
 
     parser = argparse.ArgumentParser(prog="rldynamics", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"rldynamics {__version__}")
@@ -685,8 +716,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", required=True, help="rank-1 series file (rldynamics dynamics)")
     p.add_argument("--results", help="checkpoint accuracies (not read by 'prospective')")
     p.add_argument("--metric", action="append", help=metric_help)
-    p.add_argument("--fraction", type=float, required=True)
-    p.add_argument("--variant", choices=["paper", "official-code", "prospective"], default="paper")
+    window = p.add_mutually_exclusive_group(required=True)
+    window.add_argument("--fraction", type=float, help="window: this share of the run's steps")
+    window.add_argument("--end-step", type=int, help="window: every checkpoint up to this step")
+    p.add_argument("--window-label", help="the window's name in tables (default its percentage)")
+    p.add_argument("--variant", choices=list(VARIANTS), default="paper")
     p.add_argument("--target", type=float, default=1.0, help="y* (paper, official-code)")
     p.add_argument("--target-step", type=int, help="T (prospective; default the last step)")
     p.add_argument("--out", required=True)
@@ -695,7 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alpharl-table", help="AlphaRL and baseline against window and full run")
     p.add_argument("--results", required=True)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
-    p.add_argument("--window", action="append", required=True, help="FRACTION:LAST_STEP")
+    p.add_argument(
+        "--window", action="append", required=True, help="LABEL:FRACTION:LAST_STEP (repeat)"
+    )
+    p.add_argument("--predictions", nargs="*", help="the AlphaRL prediction files (metadata)")
+    p.add_argument("--base", required=True, help="base model folder (its dtype)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_alpharl_table)
 
@@ -709,7 +747,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", help=trajectory_help)
     p.add_argument("--metric", action="append", required=True, help=metric_help)
     p.add_argument("--lam", type=float, default=1.0, help="λ of the rank-1 overlay")
-    p.add_argument("--form", default="paper", help="trajectory form of the R² histogram")
+    p.add_argument(
+        "--form",
+        default="fro-u1",
+        help="trajectory form of the R² histogram (fro-u1, sigma1-u1, u1)",
+    )
     p.add_argument("--alignment", default="backward", help="sign alignment of the R² histogram")
     p.add_argument("--run", required=True)
     p.add_argument("--out-dir", required=True)

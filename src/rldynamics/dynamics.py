@@ -1,11 +1,14 @@
 """Rank-1 trajectories over RL checkpoints and their linearity (AlphaRL §4, App. E).
 
-Per decomposed module, the checkpoint at step t gives one vector:
-- ``paper``: x_t = ‖ΔW_t‖F · u1(t)
-- ``official-code``: x_t = σ1(t) · u1(t)
-- ``u``: x_t = u1(t)
+Per decomposed module, the checkpoint at step t gives one vector (forms named for what they
+are, see :mod:`rldynamics.variants`):
+- ``fro-u1``: x_t = ‖ΔW_t‖F · u1(t) (the paper)
+- ``sigma1-u1``: x_t = σ1(t) · u1(t) (the released code's AlphaRL prediction)
+- ``u1``: x_t = u1(t) (the released code's linearity script and t-SNE)
 Signs are aligned along the series (``backward`` from the last checkpoint, as the released
-code does, or ``forward`` from the first, which needs no future checkpoint); v1 flips with u1.
+code does, or ``forward`` from the first); v1 flips with u1. Both rules are chained step to
+step, so on the same checkpoints they give the same relative signs: the series may differ by
+one global sign, which every fit here absorbs.
 
 Linearity: standardize X (T × d), one-component PLS, then OLS of the accuracy y on the first
 PLS score z1; R² of that fit.
@@ -24,10 +27,10 @@ from sklearn.cross_decomposition import PLSRegression
 from rldynamics.errors import InputError
 from rldynamics.io import load_factors, save_tensors
 from rldynamics.selection import module_kind  # noqa: F401  (re-exported)
+from rldynamics.variants import TRAJECTORY_FORMS, check_form  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-TRAJECTORY_FORMS = ("paper", "official-code", "u")
 ALIGNMENTS = ("backward", "forward")
 
 
@@ -47,13 +50,12 @@ def align_signs(U: torch.Tensor, direction: str = "backward") -> torch.Tensor:
 
 def trajectory(U1: torch.Tensor, S1: torch.Tensor, fro: torch.Tensor, form: str) -> torch.Tensor:
     """Rows x_t of one module's trajectory, before sign alignment."""
-    if form == "paper":
+    form = check_form(form)
+    if form == "fro-u1":
         return U1 * fro[:, None]
-    if form == "official-code":
+    if form == "sigma1-u1":
         return U1 * S1[:, None]
-    if form == "u":
-        return U1.clone()
-    raise InputError(f"trajectory form must be one of {TRAJECTORY_FORMS}, got {form!r}")
+    return U1.clone()
 
 
 @dataclass

@@ -208,10 +208,11 @@ class ModelLoader:
     def load(self, spec: dict) -> None:
         """Make the live model the one ``spec`` describes."""
         self.reset()
-        self._assign(model_tensors(spec, self.base))
+        # Derived tensors are rounded once, to the live model's dtype (float32 keeps them).
+        self._assign(model_tensors(spec, self.base, self.model.dtype))
 
 
-def model_tensors(spec: dict, base: ModelWeights) -> dict:
+def model_tensors(spec: dict, base: ModelWeights, dtype=None) -> dict:
     """The tensors in which a model differs from the base (or all of them), by its source:
 
     - ``folder``: a model folder (base, checkpoint);
@@ -219,6 +220,8 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
       or the model in ``folder`` when both are given (AlphaRL's official-code container);
       with ``rest: rl`` the 1-D tensors that are not decomposed come from ``rest_from``;
     - ``extrapolate`` {from, to, alpha}: the whole-weight linear extrapolation baseline.
+
+    ``dtype``: the torch dtype of the rank-k matrices (default the container's).
     """
     from rldynamics.baseline import extrapolated_weights
     from rldynamics.build import rank_k_weights, rest_weights
@@ -238,6 +241,7 @@ def model_tensors(spec: dict, base: ModelWeights) -> dict:
             spec["rank"],
             spec.get("scale", "frobenius"),
             float(spec.get("lam", 1.0)),
+            dtype,
         )
         if spec.get("rest") == "rl":
             # 1-D tensors that are not decomposed come from the RL checkpoint ("rest: rl").
@@ -362,18 +366,25 @@ def _score_vllm(spec, model, configs, common, simple_evaluate):
         import vllm  # noqa: F401
     except ImportError as err:
         raise InputError("evaluate.backend is 'vllm' but vllm is not installed") from err
+    import torch
     from safetensors.torch import save_file
 
     from rldynamics.io import copy_side_files
 
+    dtype = spec.get("dtype", "auto")
     scratch = None
     folder = model.get("folder")
     if model.get("factors") or model.get("extrapolate"):
         scratch = Path(tempfile.mkdtemp(prefix="rldynamics-model-"))
         folder = scratch
         base = ModelWeights(spec["base"])
-        changed = model_tensors(model, base)
-        tensors = {n: changed.get(n, base.get(n)).contiguous() for n in base.names()}
+        # A model scored in float32 (official-code, as released) is written in float32.
+        wanted = None if dtype == "auto" else getattr(torch, dtype)
+        changed = model_tensors(model, base, wanted)
+        tensors = {}
+        for n in base.names():
+            value = changed[n] if n in changed else base.get(n)
+            tensors[n] = (value.to(wanted) if wanted else value).contiguous()
         save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
         copy_side_files(spec["base"], folder)
     try:
@@ -383,7 +394,7 @@ def _score_vllm(spec, model, configs, common, simple_evaluate):
             "trust_remote_code": trust,
             "pretrained": str(folder),
             "tokenizer": spec.get("tokenizer") or spec["base"],
-            "dtype": "auto",
+            "dtype": dtype,
             "seed": int(spec.get("seed", 0)),
             # A model too large for one GPU is split over the GPUs the job asked for.
             "tensor_parallel_size": max(1, int(spec.get("gpus", 1))),

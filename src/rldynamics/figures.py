@@ -78,11 +78,16 @@ def r2_histogram(
     control: pd.DataFrame,
     stem,
     run: str,
-    form: str = "paper",
+    form: str = "fro-u1",
     alignment: str = "backward",
 ) -> None:
     """In-sample and held-out PLS R² over modules, against the shuffled-accuracy control."""
+    from rldynamics.variants import check_form
+
+    check_form(form, "the R² figure's trajectory form")
     table = linearity[(linearity["form"] == form) & (linearity["alignment"] == alignment)]
+    if table.empty:
+        raise InputError(f"the linearity table has no rows of form {form!r}, {alignment!r} signs")
     ctrl = control[(control["form"] == form) & (control["alignment"] == alignment)]
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(-1, 1, 41)
@@ -123,13 +128,19 @@ def r2_histogram(
 
 
 def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
-    """Each method's accuracy against window fraction, beside the window-end and final ones."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    """Each method's accuracy against window, beside the window-end and final ones; the legend
+    names the accuracy signal each fit read and the dtype of the model scored."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
     for (method, variant), group in alpharl.groupby(["method", "variant"]):
         group = group.sort_values("window_fraction")
-        label = f"AlphaRL {variant}" if method == "alpharl" else f"baseline: {variant}"
+        signals = ", ".join(sorted(set(group["signal"].astype(str))))
+        dtypes = ", ".join(sorted(set(group["model_dtype"].astype(str))))
+        if method == "alpharl":
+            label = f"AlphaRL {variant} (fit: {signals}; {dtypes})"
+        else:
+            label = f"baseline: {variant} (line in the step; {dtypes})"
         ax.plot(100 * group["window_fraction"], group["prediction"], "o-", label=label)
-    ends = alpharl.drop_duplicates("window_fraction").sort_values("window_fraction")
+    ends = alpharl.drop_duplicates("window").sort_values("window_fraction")
     ax.plot(
         100 * ends["window_fraction"],
         ends["window_checkpoint"],
@@ -140,12 +151,16 @@ def alpharl_windows(alpharl: pd.DataFrame, stem, run: str) -> None:
     ax.axhline(final, color="k", ls=":", label="final checkpoint")
     ax.axhline(0.96 * final, color="grey", ls=":", lw=0.8, label="96 % of final")
     ax.axhline(alpharl["base"].iloc[0], color="grey", ls="-.", label="base model")
-    ax.set_xticks(sorted(100 * alpharl["window_fraction"].unique()))
-    ax.set_xlabel("window (% of RL steps)")
+    ticks = [
+        (100 * f, f"{100 * f:.0f}" if str(w).replace(".", "").isdigit() else f"{w}\n(to {s})")
+        for w, f, s in zip(ends["window"], ends["window_fraction"], ends["window_last_step"])
+    ]
+    ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+    ax.set_xlabel("window (% of RL steps; a named window: its label and last step)")
     ax.set_ylabel("accuracy (mean over benchmarks)")
     ax.set_title(f"{run}: extrapolation from an early window")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
     _save(fig, stem)
 
 
@@ -184,7 +199,7 @@ def trajectories(series, accuracy: dict[int, float], stem, run: str, count: int 
     steps = series.steps
     y = np.array([accuracy[s] for s in steps])
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    aligned = aligned_trajectories(series, "paper", "backward")
+    aligned = aligned_trajectories(series, "fro-u1", "backward")
     for module in _largest_modules(series, count):
         X = aligned[module][0].double().numpy()
         if np.ptp(y) == 0:
@@ -200,29 +215,36 @@ def trajectories(series, accuracy: dict[int, float], stem, run: str, count: int 
     ax.plot(steps, (y - y.mean()) / (y.std() or 1), "k--", lw=2, label="accuracy")
     ax.set_xlabel("RL step")
     ax.set_ylabel("standardized value")
-    ax.set_title(f"{run}: rank-1 trajectories (first PLS score) of the largest updates")
+    ax.set_title(f"{run}: rank-1 trajectories ‖ΔW‖F·u1 (first PLS score) of the largest updates")
     ax.legend(fontsize=7)
     _save(fig, stem)
 
 
-def tsne(series, stem, run: str, count: int = 4) -> None:
+def tsne(
+    series, stem, run: str, count: int = 4, form: str = "fro-u1", pca_components: int = 50
+) -> None:
     """t-SNE of the rank-1 trajectories of a few modules, coloured by step (AlphaRL's figure).
 
-    StandardScaler → PCA (at most 50 components) → TSNE(2, perplexity clamp(T//3, 5, 30)).
+    StandardScaler → PCA (at most ``pca_components``) → TSNE(2, perplexity clamp(T//3, 5, 30),
+    init "pca", seed 42). The paper's text: 50 components; the released code (its
+    visualize_rank1_u_tsne): u1 alone and 2 components.
     """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
 
     from rldynamics.dynamics import aligned_trajectories
+    from rldynamics.variants import check_form
 
+    check_form(form, "the t-SNE figure's trajectory form")
     modules = _largest_modules(series, count)
-    aligned = aligned_trajectories(series, "paper", "backward")
+    aligned = aligned_trajectories(series, form, "backward")
     T = len(series.steps)
     fig, axes = plt.subplots(1, len(modules), figsize=(3.2 * len(modules), 3.2), squeeze=False)
     for ax, module in zip(axes[0], modules):
         X = StandardScaler().fit_transform(aligned[module][0].double().numpy())
-        X = PCA(n_components=min(50, T - 1, X.shape[1]), random_state=42).fit_transform(X)
+        components = min(pca_components, T - 1, X.shape[1])
+        X = PCA(n_components=components, random_state=42).fit_transform(X)
         perplexity = float(min(max(T // 3, 5), 30, T - 1))
         emb = TSNE(2, perplexity=perplexity, init="pca", random_state=42).fit_transform(X)
         points = ax.scatter(emb[:, 0], emb[:, 1], c=series.steps, cmap="viridis", s=18)
@@ -231,7 +253,10 @@ def tsne(series, stem, run: str, count: int = 4) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(points, ax=axes[0].tolist(), label="RL step")
-    fig.suptitle(f"{run}: t-SNE of rank-1 trajectories", fontsize=10)
+    fig.suptitle(
+        f"{run}: t-SNE of rank-1 trajectories, form {form}, PCA to {pca_components}",
+        fontsize=10,
+    )
     _save(fig, stem)
 
 

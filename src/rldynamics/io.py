@@ -176,6 +176,26 @@ class ModelWeights:
         return sorted(set(self.files.values()))
 
 
+def model_dtype(folder: str | Path) -> str:
+    """The dtype a model folder loads in with dtype "auto": its config's, else its weights'."""
+    folder = Path(folder)
+    config = folder / "config.json"
+    if config.exists():
+        try:
+            settings = json.loads(config.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(f"{config}: not valid JSON ({err})") from err
+        stated = settings.get("dtype") or settings.get("torch_dtype")
+        if isinstance(stated, str):
+            return stated.removeprefix("torch.")
+    weights = ModelWeights(folder)
+    for name in weights.names():
+        tensor = weights.get(name)
+        if tensor.is_floating_point():
+            return str(tensor.dtype).removeprefix("torch.")
+    raise InputError(f"{folder}: no floating-point tensor to tell the model's dtype")
+
+
 def resident_bytes() -> int | None:
     """The process's resident set size now (Linux), or None where /proc is not there."""
     try:

@@ -45,8 +45,16 @@ def average_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFra
     )
 
 
-def checkpoint_accuracy(table: pd.DataFrame, metrics: dict[str, str]) -> dict[int, float]:
-    """Average accuracy of every evaluated RL checkpoint, by step."""
+def checkpoint_accuracy(
+    table: pd.DataFrame, metrics: dict[str, str], source: str = "the results table"
+) -> dict[int, float]:
+    """Average accuracy of every evaluated RL checkpoint, by step, over ``metrics``
+    (benchmark → metric); a pair the table does not hold is named."""
+    ckpt_rows = table[table["model_kind"] == "checkpoint"]
+    held = set(zip(ckpt_rows["benchmark"], ckpt_rows["metric"]))
+    missing = [f"{b} {m}" for b, m in metrics.items() if (b, m) not in held]
+    if missing and len(ckpt_rows):
+        raise InputError(f"{source} holds no checkpoint scores of {', '.join(missing)}")
     avg = average_accuracy(table, metrics)
     ckpt = avg[avg["model_kind"] == "checkpoint"]
     if ckpt.empty:
@@ -95,44 +103,67 @@ def recovery_table(
 
 
 def reads_after_window(method: str, variant: str) -> str:
-    """What a prediction read from after its window (see rldynamics.alpharl.VARIANTS)."""
+    """What a prediction read from after its window (see rldynamics.alpharl).
+
+    Sign alignment is chained step to step, so it needs no checkpoint after the window (the
+    prediction reads only the window's); the paper variant's relative accuracy divides by the
+    final checkpoint's accuracy.
+    """
     if method == "alpharl" and variant == "paper":
-        return "every later checkpoint (sign alignment); the final accuracy (target)"
-    if method == "alpharl" and variant == "official-code":
-        return "every later checkpoint (sign alignment)"
+        return "the final accuracy (normaliser of the relative accuracy)"
     return "nothing"
 
 
 def alpharl_table(
-    table: pd.DataFrame, metrics: dict[str, str], windows: dict[float, int]
+    table: pd.DataFrame,
+    metrics: dict[str, str],
+    windows: dict[str, tuple[float, int]],
+    predictions: list[dict] | None = None,
+    base_dtype: str = "auto",
 ) -> pd.DataFrame:
     """Paper Table 3 form: per method and window, the window-end checkpoint, the prediction,
     the full run, retention and speed-up.
 
-    ``windows``: window fraction → last window step. Predictions are the rows of model_kind
-    ``alpharl`` (one per variant) and ``baseline`` at that step. Retention is the prediction's
-    average accuracy over the final checkpoint's; the speed-up of a window is final step /
-    window-end step, counted where retention ≥ 96 %.
+    ``windows``: label → (share of the run, last window step). Predictions are the rows of
+    model_kind ``alpharl`` (one per variant) and ``baseline`` at that step; ``predictions``
+    holds the metadata of the AlphaRL prediction files, which name the signal each fit read
+    and the dtype its model is built in ("auto": ``base_dtype``, the base model's). Retention
+    is the prediction's average accuracy over the final checkpoint's; the speed-up of a window
+    is final step / window-end step, counted where retention ≥ 96 %.
     """
+    meta = {(m["variant"], str(m["window"])): m for m in predictions or []}
     avg = average_accuracy(table, metrics)
     ckpt = avg[avg["model_kind"] == "checkpoint"].set_index("step")["value"]
     base = avg[avg["model_kind"] == "base"]["value"]
     final_step = int(ckpt.index.max())
     final = float(ckpt.loc[final_step])
-    predictions = avg[avg["model_kind"].isin(["alpharl", "baseline"])]
+    scored = avg[avg["model_kind"].isin(["alpharl", "baseline"])]
     out = []
-    for fraction, last_step in sorted(windows.items()):
-        rows = predictions[predictions["step"] == last_step]
+    for label, (fraction, last_step) in sorted(windows.items(), key=lambda w: w[1]):
+        rows = scored[scored["step"] == last_step]
         if rows.empty:
             raise InputError(f"no AlphaRL or baseline evaluation at window end step {last_step}")
         for _, pred in rows.iterrows():
             value = float(pred["value"])
+            if pred["model_kind"] == "alpharl":
+                info = meta.get((pred["variant"], label))
+                if info is None:
+                    raise InputError(
+                        f"no prediction file's metadata for AlphaRL {pred['variant']}, "
+                        f"window {label}"
+                    )
+                signal, dtype = info["signal"], info["dtype"]
+            else:
+                signal, dtype = "the step (no accuracy)", "auto"
             out.append(
                 {
                     "method": pred["model_kind"],
                     "variant": pred["variant"],
+                    "window": label,
                     "window_fraction": fraction,
                     "window_last_step": last_step,
+                    "signal": signal,
+                    "model_dtype": base_dtype if dtype == "auto" else dtype,
                     "base": float(base.iloc[0]) if len(base) else float("nan"),
                     "window_checkpoint": float(ckpt.loc[last_step]),
                     "prediction": value,

@@ -27,6 +27,39 @@ def window_steps(steps: list[int], fraction: float) -> list[int]:
     return chosen
 
 
+def window_steps_to(steps: list[int], end_step: int) -> list[int]:
+    """Checkpoint steps up to ``end_step``, which must be one of them; at least two."""
+    if end_step not in steps:
+        raise InputError(
+            f"window end step {end_step} is not a checkpoint of the series "
+            f"(steps {sorted(steps)[:3]} … {sorted(steps)[-3:]})"
+        )
+    chosen = [s for s in sorted(steps) if s <= end_step]
+    if len(chosen) < 2:
+        raise InputError(
+            f"window ending at step {end_step} holds {len(chosen)} checkpoint(s) ({chosen}); "
+            "the linear fit needs at least two"
+        )
+    return chosen
+
+
+# A window label names an explicit window in file names and tables: a lower-case word, so it
+# never reads as the percentage label of a fraction window.
+WINDOW_LABEL = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def window_label(window) -> str:
+    """The label of a configured window: '10' for the fraction 0.1, or its own label."""
+    if isinstance(window, dict):
+        label = window.get("label")
+        if not isinstance(label, str) or not WINDOW_LABEL.match(label):
+            raise InputError(
+                f"window {window}: its label must be a lower-case word ([a-z][a-z0-9_-]*)"
+            )
+        return label
+    return f"{100 * window:g}"
+
+
 STEP_FOLDER = re.compile(r"^(?:checkpoint|step)-(\d+)$")
 # Trainer output folders directly under a source folder: TRL / transformers ``checkpoint-N``,
 # this project's ``step-N``, verl's ``global_step_N``.

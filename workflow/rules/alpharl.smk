@@ -7,18 +7,14 @@ rule alpharl_predict:
     input:
         unpack(alpharl_inputs),
     output:
-        f"{RESULTS}/alpharl/{{variant}}/window-{{pct}}.safetensors",
+        f"{RESULTS}/alpharl/{{variant}}/window-{{window}}.safetensors",
     log:
-        f"{RESULTS}/logs/alpharl/{{variant}}/window-{{pct}}.log",
+        f"{RESULTS}/logs/alpharl/{{variant}}/window-{{window}}.log",
     conda:
         ENV
     params:
-        fraction=lambda w: WINDOWS[w.pct][0],
-        accuracy=lambda w, input: (
-            f"--results {input.results} {METRIC_ARGS}"
-            if "results" in input.keys()
-            else ""
-        ),
+        window=window_args,
+        accuracy=accuracy_args,
         target=lambda w: (
             config["alpharl"]["official_target"]
             if w.variant == "official-code"
@@ -27,13 +23,15 @@ rule alpharl_predict:
         target_step=config["alpharl"]["target_step"] or FINAL_STEP,
     shell:
         "rldynamics alpharl --series {input.series} {params.accuracy}"
-        " --fraction {params.fraction} --variant {wildcards.variant} --target {params.target}"
+        " {params.window} --variant {wildcards.variant} --target {params.target}"
         " --target-step {params.target_step} --out {output} > {log} 2>&1"
 
 
 rule alpharl_table:
     input:
-        f"{RESULTS}/tables/results.csv",
+        results=f"{RESULTS}/tables/results.csv",
+        predictions=ALPHARL_PREDICTIONS,
+        base=f"{RESULTS}/models/base",
     output:
         report(
             f"{RESULTS}/tables/alpharl.csv",
@@ -48,5 +46,5 @@ rule alpharl_table:
         metrics=METRIC_ARGS,
         windows=WINDOW_ARGS,
     shell:
-        "rldynamics alpharl-table --results {input} {params.metrics} {params.windows}"
-        " --out {output} > {log} 2>&1"
+        "rldynamics alpharl-table --results {input.results} {params.metrics} {params.windows}"
+        " --predictions {input.predictions} --base {input.base} --out {output} > {log} 2>&1"

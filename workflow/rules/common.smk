@@ -12,8 +12,18 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from rldynamics.errors import InputError
-from rldynamics.windows import find_checkpoints, window_steps
+from rldynamics.grading import pass_ks
+from rldynamics.variants import SIGNAL_VARIANTS, VARIANTS as VARIANT_SPECS, check_form
+from rldynamics.windows import (
+    find_checkpoints,
+    window_label,
+    window_steps,
+    window_steps_to,
+)
 
+# Old trajectory-form names are refused with the new name, not with the schema's bare enum.
+if isinstance(config.get("dynamics"), dict) and "form" in config["dynamics"]:
+    check_form(config["dynamics"]["form"], "config: dynamics.form")
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 RUN = config["run"]
@@ -197,13 +207,83 @@ def metric_arg(name):
 
 METRIC_ARGS = " ".join(metric_arg(name) for name in BENCHMARKS)
 
-# --- AlphaRL windows --------------------------------------------------------------------
+# --- AlphaRL windows and accuracy signals -------------------------------------------------
 
 VARIANTS = config["alpharl"]["variants"] if TRAJECTORY else []
-WINDOWS = {}  # percent label → (fraction, the window's checkpoint steps)
-for fraction in config["alpharl"]["windows"] if TRAJECTORY else []:
-    WINDOWS[f"{100 * fraction:g}"] = (fraction, window_steps(EVAL_STEPS, fraction))
-WINDOW_ARGS = " ".join(f"--window {f}:{steps[-1]}" for f, steps in WINDOWS.values())
+WINDOWS = {}  # label → (the window as configured, the window's checkpoint steps)
+for window in config["alpharl"]["windows"] if TRAJECTORY else []:
+    try:
+        label = window_label(window)
+        steps = (
+            window_steps_to(EVAL_STEPS, window["end_step"])
+            if isinstance(window, dict)
+            else window_steps(EVAL_STEPS, window)
+        )
+    except InputError as err:
+        _fail(f"alpharl.windows: {err}")
+    if label in WINDOWS:
+        _fail(f"alpharl.windows: two windows are labelled {label!r}")
+    same = [other for other, (_, seen) in WINDOWS.items() if seen == steps]
+    if same:
+        _fail(
+            f"alpharl.windows: windows {same[0]!r} and {label!r} hold the same checkpoints "
+            f"(steps {steps[0]}-{steps[-1]}); keep one"
+        )
+    WINDOWS[label] = (window, steps)
+
+
+def window_fraction(label):
+    """A window's share of the run: its fraction, or end step / last step."""
+    window, _ = WINDOWS[label]
+    return window["end_step"] / FINAL_STEP if isinstance(window, dict) else window
+
+
+def window_args(wildcards):
+    """The alpharl command's window options: a fraction, or an end step, and the label."""
+    window, _ = WINDOWS[wildcards.window]
+    how = (
+        f"--end-step {window['end_step']}"
+        if isinstance(window, dict)
+        else f"--fraction {window}"
+    )
+    return f"{how} --window-label {wildcards.window}"
+
+
+WINDOW_ARGS = " ".join(
+    f"--window {label}:{window_fraction(label)}:{steps[-1]}"
+    for label, (_, steps) in WINDOWS.items()
+)
+
+
+def signal_metrics(variant):
+    """{benchmark: metric} whose mean is the accuracy a fitted variant regresses on."""
+    signal = config["alpharl"]["signals"][variant]
+    names = signal["benchmarks"] or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        _fail(
+            f"alpharl.signals.{variant}.benchmarks: {unknown} are not configured benchmarks "
+            f"({sorted(BENCHMARKS)})"
+        )
+    metric = signal["metric"]
+    n = config["evaluate"]["generation"]["n"]
+    if metric and metric.startswith("pass@") and int(metric[5:]) not in pass_ks(n):
+        _fail(
+            f"alpharl.signals.{variant}.metric: {metric} is not in the results table, which "
+            f"holds acc and pass@k for k in {pass_ks(n)} (evaluate.generation.n = {n})"
+        )
+    return {name: metric or BENCHMARKS[name]["metric"] for name in names}
+
+
+def signal_args(variant):
+    """The --metric options of a variant's accuracy signal."""
+    return " ".join(
+        f"--metric {shlex.quote(f'{name}={metric}')}"
+        for name, metric in signal_metrics(variant).items()
+    )
+
+
+SIGNAL_ARGS = {v: signal_args(v) for v in VARIANTS if v in SIGNAL_VARIANTS}
 
 
 # --- evaluated models -------------------------------------------------------------------
@@ -299,8 +379,8 @@ def model_spec(key):
                 else {}
             ),
         }
-    pct = name.removeprefix("window-")
-    window = WINDOWS[pct][1]
+    label = name.removeprefix("window-")
+    window = WINDOWS[label][1]
     if kind == "baseline":
         alpha = (FINAL_STEP - window[0]) / (window[-1] - window[0])
         source = dict(
@@ -321,7 +401,7 @@ def model_spec(key):
         **dict(model_kind="alpharl", step=window[-1], k="1", variant=variant),
         # The prediction is a rank-1 update at its own scale: added as it is.
         **dict(
-            factors=f"{RESULTS}/alpharl/{variant}/window-{pct}.safetensors", rank="1"
+            factors=f"{RESULTS}/alpharl/{variant}/window-{label}.safetensors", rank="1"
         ),
         **dict(scale="none", lam=1.0),
     }
@@ -372,7 +452,19 @@ def scoring_spec(wildcards):
         "limit": ev["limit"],
         "seed": config["seed"],
     }
+    dtype = chunk_dtype(wildcards.chunk)
+    if dtype != "auto":  # "auto" is the default: the spec of other chunks stays as it was
+        spec["dtype"] = dtype
     return json.dumps(spec, sort_keys=True)
+
+
+def chunk_dtype(chunk):
+    """The dtype a chunk's models are built and scored in: float32 for official-code (as the
+    released code saves its predicted model), else the base model's own ("auto")."""
+    family = chunk.split("/")[0]
+    if family.startswith("alpharl-"):
+        return VARIANT_SPECS[family.removeprefix("alpharl-")]["dtype"]
+    return "auto"
 
 
 def scoring_inputs(wildcards):
@@ -395,16 +487,36 @@ VARIANT_KEY = "|".join(map(re.escape, VARIANTS)) or "(?!)"  # (?!) matches nothi
 def alpharl_inputs(wildcards):
     """The prospective variant reads no accuracy: it does not depend on the scores."""
     inputs = {"series": f"{RESULTS}/dynamics/rank1_series.safetensors"}
-    if wildcards.variant != "prospective":
+    if wildcards.variant in SIGNAL_VARIANTS:
         inputs["results"] = f"{RESULTS}/tables/checkpoint_results.csv"
     return inputs
+
+
+def accuracy_args(wildcards, input):
+    """The results table and the --metric options of the variant's signal (or nothing)."""
+    if wildcards.variant not in SIGNAL_VARIANTS:
+        return ""
+    return f"--results {input.results} {SIGNAL_ARGS[wildcards.variant]}"
+
+
+ALPHARL_PREDICTIONS = [
+    f"{RESULTS}/alpharl/{variant}/window-{label}.safetensors"
+    for variant in VARIANTS
+    for label in WINDOWS
+]
 
 
 # --- figures ----------------------------------------------------------------------------
 # A single-checkpoint run has no trajectory figures.
 
 FIGURES = ["accuracy_vs_step", "recovery_vs_k", "lambda_sweep"]
-TRAJECTORY_FIGURES = ["r2_histogram", "alpharl_windows", "trajectories", "tsne"]
+TRAJECTORY_FIGURES = [
+    "r2_histogram",
+    "alpharl_windows",
+    "trajectories",
+    "tsne",
+    "tsne_released",
+]
 if TRAJECTORY:
     FIGURES += TRAJECTORY_FIGURES
 
