@@ -44,7 +44,9 @@ from rldynamics.lowrank import (
     resolve_device,
     top_k,
 )
+from rldynamics.pairs import read_pair
 from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
+from rldynamics.settings import MetricSettings
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +99,6 @@ def factorize(
 def top_factors(delta: torch.Tensor, rank: int | None, name: str = "matrix", **kwargs):
     """(U, S, V, ‖ΔW‖F) of :func:`factorize` (exact unless ``method`` says otherwise)."""
     return factorize(delta, rank, name, **kwargs)[:4]
-
-
-def read_pair(base: ModelWeights, rl: ModelWeights, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W_base, W_rl) of one parameter as stored, with equal shapes checked."""
-    w0 = base.get(name)
-    w1 = rl.get(name)
-    if w0.shape != w1.shape:
-        raise InputError(
-            f"tensor {name!r}: shape {tuple(w1.shape)} in {rl.folder} differs from "
-            f"{tuple(w0.shape)} in {base.folder}"
-        )
-    return w0, w1
 
 
 def check_finite(delta: torch.Tensor, fro: torch.Tensor, pair, name: str) -> None:
@@ -164,7 +154,7 @@ def decompose(
     if not params:
         raise InputError(f"{base_dir}: no tensor matches the parameter pattern {pattern!r}")
     if metrics_out is not None:
-        from rldynamics.param_metrics import MetricSettings, matrix_metrics, metrics_frame
+        from rldynamics.param_metrics import matrix_metrics, metrics_frame
 
         metric_settings = metric_settings or MetricSettings()
     tensors: dict[str, torch.Tensor] = {}

@@ -182,10 +182,10 @@ def checkpoint_metrics(
     progress: bool = True,
 ) -> pd.DataFrame:
     """The metrics CSV of one checkpoint on its own (``decompose`` can write it in its pass)."""
-    from rldynamics.factors import read_pair
     from rldynamics.io import ModelWeights, write_csv
     from rldynamics.io import progress as progress_bar
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import check_pair_finite, read_pair
     from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
 
     settings = settings or MetricSettings()
@@ -198,9 +198,7 @@ def checkpoint_metrics(
     rows: list[dict] = []
     for name in progress_bar(params, f"metrics {checkpoint_dir}", not progress):
         w0, w1 = read_pair(base, rl, name)
-        for folder, tensor in ((base.folder, w0), (rl.folder, w1)):
-            if not bool(torch.isfinite(tensor).all()):
-                raise InputError(f"tensor {name!r} in {folder} holds NaN or Inf")
+        check_pair_finite(base, rl, w0, w1, name)
         rows += matrix_metrics(w0.to(target), w1.to(target), settings, name)
     labels = labels or {}
     frame = metrics_frame(rows, labels.get("run"), labels.get("step"))

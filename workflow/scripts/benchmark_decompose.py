@@ -152,9 +152,10 @@ def _sync(torch, device):
 
 def phase_floor(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import check_finite, form_delta, read_pair
+    from rldynamics.factors import check_finite, form_delta
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
     from rldynamics.selection import select_params
 
     device = resolve_device(args.device)
@@ -205,9 +206,10 @@ def phase_full_svd(args) -> dict:
     torch = _threads(args)
     from safetensors.torch import save_file
 
-    from rldynamics.factors import canonical_signs, check_finite, form_delta, read_pair
+    from rldynamics.factors import canonical_signs, check_finite, form_delta
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
     from rldynamics.selection import select_params
 
     device = resolve_device(args.device)
@@ -243,9 +245,10 @@ def phase_full_svd(args) -> dict:
 
 def phase_products(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import form_delta, read_pair
+    from rldynamics.factors import form_delta
     from rldynamics.io import ModelWeights, load_factors
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
