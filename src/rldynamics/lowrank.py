@@ -372,11 +372,14 @@ def top_k(
     name: str = "matrix",
     fro: torch.Tensor | float | None = None,
     workspace: Workspace | None = None,
+    subspace: SubspaceCheck | None = None,
+    exact_below: int | None = None,
 ) -> TopK:
     """Top-``k`` singular triplets of a float32 matrix (``k=None``: all of them, exactly).
 
     ``fro``: ‖A‖F when the caller has it (a zero matrix gets zero factors and identity bases);
-    ``workspace``: Krylov buffers to reuse across calls (see :class:`Workspace`).
+    ``workspace``: Krylov buffers to reuse across calls (see :class:`Workspace`);
+    ``subspace``, ``exact_below``: see :func:`randomized_top_k`.
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
@@ -395,4 +398,4 @@ def top_k(
         return _zero_top_k(A, kk)
     if method == "exact" or k is None or kk == full:
         return exact_top_k(A, kk)
-    return randomized_top_k(A, kk, guard or Guard(), seed, workspace)
+    return randomized_top_k(A, kk, guard or Guard(), seed, workspace, subspace, exact_below)
