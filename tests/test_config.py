@@ -102,11 +102,12 @@ SINGLE_CHECKPOINT_JOBS = {
     "results": 1,
     "recovery": 1,
     "figures": 1,
+    "base_metrics": 1,
     "parameter_table": 1,
     "parameter_figures": 1,
     "provenance": 1,
     "all": 1,
-    "total": 16,
+    "total": 17,
 }
 PAPER_RUNS = {
     "dapo-qwen3-8b": {
@@ -121,7 +122,7 @@ PAPER_RUNS = {
         "dynamics": 1,
         "alpharl_predict": 3 * 6,
         "alpharl_table": 1,
-        "total": 109,
+        "total": 110,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,

@@ -1,15 +1,19 @@
 """The decomposition engine against the exact SVD on planted spectra, and its accuracy guard."""
 
+import math
+
 import pytest
 import torch
 
 from rldynamics.errors import InputError
 from rldynamics.lowrank import (
     Guard,
+    SubspaceCheck,
     Workspace,
     exact_top_k,
     guard_estimates,
     matrix_seed,
+    randomized_top_k,
     resolve_device,
     top_k,
 )
@@ -141,3 +145,37 @@ def test_bad_inputs_are_named():
         assert resolve_device("auto").type == "cpu"
         with pytest.raises(InputError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def _max_angle_deg(P, Q):
+    from rldynamics.param_metrics import largest_principal_angle
+
+    return math.degrees(largest_principal_angle(P, Q))
+
+
+def test_subspace_guard_holds_every_checked_top_k_subspace():
+    # σ_i = i^-0.5: the top-32 subspace converges more slowly than u1 (gap 1.5 % at k = 32).
+    A = planted(2400, 800, [i**-0.5 for i in range(1, 801)], seed=1)
+    exact = exact_top_k(A.double(), 32)
+    check = SubspaceCheck(ranks=(1, 8, 32), tol=1e-4)
+    guarded = randomized_top_k(A, 32, Guard(block=48), 3, subspace=check, exact_below=0)
+    assert guarded.method == "randomized"
+    assert set(guarded.info["subspace_bounds"]) == {1, 8, 32}
+    assert max(guarded.info["subspace_bounds"].values()) <= check.tol
+    for k in (1, 8, 32):
+        assert _max_angle_deg(guarded.U[:, :k], exact.U[:, :k]) < 0.005
+        assert _max_angle_deg(guarded.V[:, :k], exact.V[:, :k]) < 0.005
+    # The u1 guard alone stops earlier, with the top-32 subspace still off by more.
+    plain = randomized_top_k(A, 32, Guard(block=48), 3, exact_below=0)
+    assert plain.steps < guarded.steps
+    assert _max_angle_deg(plain.V, exact.V) > 0.01
+
+
+def test_subspace_guard_does_not_wait_for_an_ill_conditioned_k():
+    spectrum = [i**-1.0 for i in range(1, 801)]
+    spectrum[8] = spectrum[7]  # σ8 = σ9: the top-8 subspace is not determined by the matrix
+    A = planted(2400, 800, spectrum, seed=2)
+    check = SubspaceCheck(ranks=(1, 8, 32))
+    result = randomized_top_k(A, 32, Guard(block=48), 0, subspace=check, exact_below=0)
+    assert result.method == "randomized"
+    assert 8 not in result.info["subspace_bounds"] and 32 in result.info["subspace_bounds"]

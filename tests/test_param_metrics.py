@@ -9,8 +9,10 @@ import torch
 from rldynamics.errors import InputError
 from rldynamics.param_metrics import (
     MetricSettings,
+    base_share,
     changed_mask,
     concat_tables,
+    fraction_threshold,
     largest_principal_angle,
     low_magnitude_mask,
     mask_overlap,
@@ -18,6 +20,10 @@ from rldynamics.param_metrics import (
     metrics_frame,
     normalized_spectral_shift,
     principal_mask,
+    reference_matrix_metrics,
+    spectrum,
+    threshold_mask,
+    top_fraction_mask,
     update_sparsity,
 )
 
@@ -141,3 +147,107 @@ def test_bad_settings_are_named():
         MetricSettings(mask_fraction=1.5)
     with pytest.raises(InputError, match="angle ranks"):
         MetricSettings(angle_ranks=(0,))
+
+
+# --- the fast path against the full-SVD reference ---------------------------------------
+
+
+def rl_pair(m, n, decay, seed, rotate_top=0):
+    """A bf16 W0 with a trained-like spectrum and its bf16 RL checkpoint (low-rank update plus
+    noise). ``rotate_top``: Wt's top left singular vectors are swapped with W0's 41st.. ones,
+    so that the left top-k subspaces are orthogonal (angles near 90°)."""
+    gen = torch.Generator().manual_seed(seed)
+    r = min(m, n)
+    U = torch.linalg.qr(torch.randn(m, r, generator=gen, dtype=torch.float64))[0]
+    V = torch.linalg.qr(torch.randn(n, r, generator=gen, dtype=torch.float64))[0]
+    s = torch.arange(1, r + 1, dtype=torch.float64) ** -decay
+    w0 = (U * s) @ V.T
+    scale = 0.02 / float(w0.square().mean().sqrt())
+    w0 = (scale * w0).bfloat16()
+    if rotate_top:
+        order = list(range(r))
+        for i in range(rotate_top):
+            order[i], order[40 + i] = order[40 + i], order[i]
+        w1 = scale * (U[:, order] * s) @ V.T
+    else:
+        du = torch.linalg.qr(torch.randn(m, 4, generator=gen, dtype=torch.float64))[0]
+        dv = torch.linalg.qr(torch.randn(n, 4, generator=gen, dtype=torch.float64))[0]
+        update = (du * torch.tensor([4.0, 1.0, 0.5, 0.25], dtype=torch.float64)) @ dv.T
+        update += 0.1 * torch.randn(m, n, generator=gen, dtype=torch.float64) / math.sqrt(n)
+        w1 = w0.double() + update * (3e-4 / float(update.square().mean().sqrt()))
+    return w0, w1.bfloat16()
+
+
+@pytest.fixture
+def krylov_methods(monkeypatch):
+    """The methods the fast path took for Wt's vectors (to check it was the Krylov one)."""
+    import rldynamics.param_metrics as pm
+
+    taken = []
+    original = pm.top_k
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        taken.append(result.method)
+        return result
+
+    monkeypatch.setattr(pm, "top_k", spy)
+    return taken
+
+
+@pytest.mark.parametrize(
+    "shape, decay, rotate_top",
+    [
+        ((2000, 1000), 1.0, 0),  # small RL-like update: angles near 0
+        ((1000, 2000), 0.6, 0),  # wide, slower decay
+        ((2000, 1000), 1.0, 8),  # Wt's top-8 left directions orthogonal to W0's: near 90°
+    ],
+)
+def test_fast_path_equals_the_full_svd_reference(shape, decay, rotate_top, krylov_methods):
+    from tests.conftest import assert_metrics_match
+
+    w0, w1 = rl_pair(*shape, decay, seed=5, rotate_top=rotate_top)
+    name = "model.layers.3.mlp.up_proj.weight"
+    settings = MetricSettings()
+    fast = matrix_metrics(w0, w1, settings, name, exact_below=0)
+    assert krylov_methods == ["randomized"]
+    reference = reference_matrix_metrics(w0, w1, settings, name)
+    assert assert_metrics_match(fast, reference) == 6  # every k well separated here
+    left = values(fast, "principal_angle_left_max_deg")
+    if rotate_top:
+        assert left[0] == pytest.approx(90.0, abs=0.01) and left[1] == pytest.approx(90, abs=0.01)
+        assert values(fast, "principal_angle_right_max_deg")[0] < 0.1  # the right side kept
+    else:
+        assert left[0] < 0.1  # near 0 (the top direction barely moves)
+    # Through a stored share: the same rows.
+    share = base_share(w0, settings)
+    assert matrix_metrics(w0, w1, settings, name, share, exact_below=0) == fast
+
+
+def test_an_ill_conditioned_k_is_reported_with_its_gap():
+    w0, w1 = rl_pair(2000, 1000, 1.0, seed=6)
+    U, S, V = torch.linalg.svd(w0.double(), full_matrices=False)
+    S[7] = S[8] * (1 + 1e-5)  # σ8 ≈ σ9: the top-8 subspace is ill-conditioned
+    w0 = ((U * S) @ V).bfloat16()
+    rows = matrix_metrics(w0, w1, MetricSettings(angle_ranks=(8,)), exact_below=0)
+    assert values(rows, "principal_angle_gap_rel", 8)[0] < 1e-3
+
+
+def test_spectrum_matches_a_float64_svd():
+    w = rl_pair(700, 300, 0.5, seed=1)[0].float()
+    exact = torch.linalg.svdvals(w.double())
+    assert torch.allclose(spectrum(w), exact, rtol=1e-9, atol=1e-12 * float(exact[0]))
+    assert torch.allclose(spectrum(w.T, chunk_rows=64), exact, rtol=1e-9, atol=1e-12)
+
+
+def test_masks_from_stored_thresholds_are_identical_with_ties():
+    scores = torch.tensor([[3.0, 1.0, 2.0, 2.0], [2.0, 0.5, 2.0, 4.0]])
+    threshold, ties = fraction_threshold(scores, 0.5)  # 4 largest: 4, 3 and two of four 2s
+    assert (threshold, ties) == (2.0, 2)
+    mask = threshold_mask(scores, threshold, ties)
+    assert mask.tolist() == [[True, False, True, True], [False, False, False, True]]
+    assert torch.equal(top_fraction_mask(scores, 0.5), mask)
+    low = top_fraction_mask(scores, 0.25, largest=False)  # 0.5 and 1.0
+    assert low.sum() == 2 and low[1, 1] and low[0, 1]
+    with pytest.raises(InputError, match="tied entries"):
+        threshold_mask(scores, 2.5, 1)

@@ -74,6 +74,30 @@ def test_parameter_metrics_cover_every_checkpoint_and_matrix(finished_run):
     assert sum(meta["methods_used"].values()) == 7
 
 
+def test_toy_metric_tables_equal_the_full_svd_reference(finished_run):
+    """Every checkpoint's metrics, computed by decompose with the run's base-metrics file,
+    against the full computation (two full SVDs per matrix) within the issue's tolerances."""
+    from rldynamics.io import ModelWeights
+    from rldynamics.pairs import read_pair
+    from rldynamics.param_metrics import reference_matrix_metrics
+    from rldynamics.settings import MetricSettings
+    from tests.conftest import assert_metrics_match
+
+    out = finished_run / "results/ci"
+    assert (out / "parameters/base-metrics.safetensors").exists()
+    base = ModelWeights(out / "models/base")
+    table = pd.read_csv(out / "tables/parameters.csv")
+    compared = 0
+    for step, rows in table.groupby("step"):
+        rl = ModelWeights(out / f"checkpoints/step-{step}")
+        reference = []
+        for name in sorted(rows["param"].unique()):
+            w0, w1 = read_pair(base, rl, name)
+            reference += reference_matrix_metrics(w0, w1, MetricSettings(), name)
+        compared += assert_metrics_match(rows.to_dict("records"), reference)
+    assert compared > 0
+
+
 def test_second_run_has_nothing_to_do(finished_run):
     proc = snakemake(finished_run, "-n")
     assert proc.returncode == 0, proc.stderr[-2000:]

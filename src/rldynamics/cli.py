@@ -14,6 +14,13 @@ import sys
 from pathlib import Path
 
 from rldynamics import __version__
+from rldynamics.cli_metrics import (
+    add_base_metrics_arg,
+    add_base_metrics_parser,
+    add_metric_settings_args,
+    metric_settings,
+    set_threads,
+)
 from rldynamics.errors import InputError
 
 log = logging.getLogger("rldynamics")
@@ -138,16 +145,6 @@ def cmd_download(args) -> None:
     log.info("%s@%s → %s", args.repo, args.revision, args.out)
 
 
-def _metric_settings(args):
-    from rldynamics.settings import MetricSettings
-
-    return MetricSettings(
-        angle_ranks=tuple(args.angle_ranks),
-        mask_fraction=args.mask_fraction,
-        mask_rank=args.mask_rank,
-    )
-
-
 def _labels(args) -> dict:
     return {"run": args.run, "step": args.step}
 
@@ -156,10 +153,9 @@ def cmd_decompose(args) -> None:
     from rldynamics.factors import decompose
     from rldynamics.settings import Guard
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    if args.base_metrics and not args.metrics_out:
+        raise InputError("--base-metrics is used with --metrics-out only")
+    set_threads(args.threads)
     guard = Guard(
         block=args.block,
         max_steps=args.max_steps,
@@ -177,8 +173,9 @@ def cmd_decompose(args) -> None:
         guard=guard,
         seed=args.seed,
         metrics_out=args.metrics_out,
-        metric_settings=_metric_settings(args) if args.metrics_out else None,
+        metric_settings=metric_settings(args) if args.metrics_out else None,
         labels=_labels(args),
+        base_metrics=args.base_metrics,
     )
     log.info(
         "factors of %s at rank %s (%s on %s; %s) → %s",
@@ -220,16 +217,17 @@ def cmd_build(args) -> None:
 
 
 def cmd_parameters(args) -> None:
-    from rldynamics.param_metrics import checkpoint_metrics
+    from rldynamics.metrics_files import checkpoint_metrics
 
     frame = checkpoint_metrics(
         args.base,
         args.checkpoint,
         args.out,
         args.pattern,
-        _metric_settings(args),
+        metric_settings(args),
         args.device,
         _labels(args),
+        base_metrics=args.base_metrics,
     )
     log.info("%d metric rows of %s → %s", len(frame), args.checkpoint, args.out)
 
@@ -503,28 +501,8 @@ def cmd_config_docs(args) -> None:
 
 
 def _add_metric_args(p) -> None:
-    from rldynamics.settings import MetricSettings
-
-    defaults = MetricSettings()
-    p.add_argument(
-        "--angle-ranks",
-        type=int,
-        nargs="+",
-        default=list(defaults.angle_ranks),
-        help="k of the principal angles between top-k singular subspaces",
-    )
-    p.add_argument(
-        "--mask-fraction",
-        type=float,
-        default=defaults.mask_fraction,
-        help="α: share of entries in the principal and low-magnitude masks",
-    )
-    p.add_argument(
-        "--mask-rank",
-        type=int,
-        default=defaults.mask_rank,
-        help="k of the rank-k reconstruction of W0 behind the principal mask",
-    )
+    add_metric_settings_args(p)
+    add_base_metrics_arg(p)
     p.add_argument("--run", help="run name written into the metrics table")
     p.add_argument("--step", type=int, help="checkpoint step written into the metrics table")
 
@@ -657,6 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     _add_metric_args(p)
     p.set_defaults(func=cmd_parameters)
+
+    add_base_metrics_parser(sub)
 
     p = sub.add_parser("parameter-table", help="gather per-checkpoint metric CSVs into one")
     p.add_argument("--out", required=True)

@@ -68,6 +68,15 @@ def _rank_of(k, m: int, n: int) -> int:
     return min(m, n) if kept is None else kept
 
 
+def base_metrics_bytes(m: int, n: int, parameters: dict) -> int:
+    """One matrix in the base-metrics file (:mod:`rldynamics.metrics_files`): float64 spectrum,
+    float32 top-r U, S, V (r as :func:`rldynamics.param_metrics.vector_rank`), five scalars."""
+    full = min(m, n)
+    ranks = [int(k) for k in parameters["angle_ranks"] if int(k) <= full]
+    r = min(max(ranks + [int(parameters["mask_rank"])]), full)
+    return full * 8 + (m + n + 1) * r * FLOAT32 + 5 * 8
+
+
 def plan(hf_config: dict, config: dict) -> list[dict]:
     """Rows of the disk plan of ``config`` (validated, defaults filled) on this model."""
     shapes = decoder_shapes(hf_config)
@@ -142,6 +151,16 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
                 "kept",
                 "one decomposition beyond the per-checkpoint rank",
             )
+    parameters = config["parameters"]
+    if parameters["enabled"]:
+        row(
+            "W0's share of the parameter metrics",
+            "results/<run>/parameters/base-metrics.safetensors",
+            1,
+            sum(base_metrics_bytes(m, n, parameters) for m, n in matrices),
+            "kept",
+            "once per run: spectrum, top singular vectors and mask thresholds of every W0",
+        )
     if trajectory:
         row(
             "rank-1 series",

@@ -44,7 +44,9 @@ from rldynamics.lowrank import (
     resolve_device,
     top_k,
 )
+from rldynamics.pairs import read_pair
 from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
+from rldynamics.settings import MetricSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +101,6 @@ def top_factors(delta: torch.Tensor, rank: int | None, name: str = "matrix", **k
     return factorize(delta, rank, name, **kwargs)[:4]
 
 
-def read_pair(base: ModelWeights, rl: ModelWeights, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W_base, W_rl) of one parameter as stored, with equal shapes checked."""
-    w0 = base.get(name)
-    w1 = rl.get(name)
-    if w0.shape != w1.shape:
-        raise InputError(
-            f"tensor {name!r}: shape {tuple(w1.shape)} in {rl.folder} differs from "
-            f"{tuple(w0.shape)} in {base.folder}"
-        )
-    return w0, w1
-
-
 def check_finite(delta: torch.Tensor, fro: torch.Tensor, pair, name: str) -> None:
     """Name the file whose tensor holds NaN or Inf (checked through ‖ΔW‖F: one cheap test)."""
     if bool(torch.isfinite(fro)) or bool(torch.isfinite(delta).all()):
@@ -149,8 +139,10 @@ def decompose(
     metrics_out: str | Path | None = None,
     metric_settings=None,
     labels: dict | None = None,
+    base_metrics: str | Path | None = None,
 ) -> dict:
-    """Write the factor file of one checkpoint (and, with ``metrics_out``, its metrics CSV).
+    """Write the factor file of one checkpoint (and, with ``metrics_out``, its metrics CSV;
+    ``base_metrics``: a base-metrics file with W0's share, else computed per matrix here).
 
     Both files are written only when every matrix is done; on any failure neither is left.
     Returns the factor file's metadata.
@@ -164,9 +156,11 @@ def decompose(
     if not params:
         raise InputError(f"{base_dir}: no tensor matches the parameter pattern {pattern!r}")
     if metrics_out is not None:
-        from rldynamics.param_metrics import MetricSettings, matrix_metrics, metrics_frame
+        from rldynamics.metrics_files import BaseMetrics
+        from rldynamics.param_metrics import matrix_metrics, metrics_frame
 
         metric_settings = metric_settings or MetricSettings()
+        shares = BaseMetrics(base_metrics, metric_settings) if base_metrics else None
     tensors: dict[str, torch.Tensor] = {}
     solver: dict[str, dict] = {}
     rows: list[dict] = []
@@ -188,7 +182,8 @@ def decompose(
         tensors[f"{name}.V"], tensors[f"{name}.fro"] = V.cpu(), fro.cpu()
         solver[name] = result.record()
         if metrics_out is not None:
-            rows += matrix_metrics(w0, w1, metric_settings, name)
+            share = shares.share(name, w0) if shares else None
+            rows += matrix_metrics(w0, w1, metric_settings, name, share, workspace)
         # Keep the resident size within a few matrices of the start (heap fragmentation).
         largest = max(largest, 4 * w0.numel())
         del w0, w1, result

@@ -51,6 +51,17 @@ true error of σ_1..σ_8 stayed below 1e-6 up to σ_1/σ_8 = 1200 and was 6e-6 a
 at 40000 (the estimates said 2e-6 and 3e-7). Only u_1/v_1 is checked as a vector: the later
 singular vectors of a cluster of close singular values are not determined by the data, by any
 method. ũ_i is made orthonormal by one Cholesky QR step (it is so only to about eps·σ_1/σ_i).
+
+The subspace guard (:class:`SubspaceCheck`, asked for by the parameter metrics, whose principal
+angles use whole top-k subspaces). The Ritz triplets satisfy B·Ṽ_k = Ũ_k·Σ̃_k exactly and
+Bᵀ·Ũ_k − Ṽ_k·Σ̃_k = R_k = K_{j+1}·C_j·Y_last,k·Σ̃_k⁻¹, so ‖R_k‖₂ = ‖C_j·Y_last,k·Σ̃_k⁻¹‖₂ (a
+small matrix). Wedin's sin Θ theorem bounds both the left and the right subspace:
+‖sin Θ(Ũ_k, U_k)‖₂, ‖sin Θ(Ṽ_k, V_k)‖₂ ≤ ‖R_k‖₂ / (σ̃_k − σ_{k+1}), where σ_{k+1} is
+estimated by the Ritz value σ̃_{k+1} (as the gaps above, an estimate). With the check, the
+iteration stops when, in addition to the σ test, this bound is at most ``tol`` at every k of
+``ranks`` whose relative gap (σ̃_k − σ̃_{k+1})/σ̃_k is at least ``gap_floor``; it replaces the
+u_1 test. Below the floor the subspace itself is ill-conditioned (any method's answer moves by
+about the perturbation over the gap), so it is not waited for: the caller reports the gap.
 """
 
 from __future__ import annotations
@@ -135,6 +146,42 @@ def _zero_top_k(A: torch.Tensor, k: int) -> TopK:
 
 
 SKIP_CHECK_ABOVE = 1e4  # see randomized_top_k
+
+
+@dataclass(frozen=True)
+class SubspaceCheck:
+    """The subspace guard (see the module's docstring): Wedin's bound on sin Θ of the top-k
+    subspaces at most ``tol`` at every k of ``ranks`` whose relative gap is at least
+    ``gap_floor``."""
+
+    ranks: tuple[int, ...]
+    tol: float = 1e-4
+    gap_floor: float = 1e-3
+
+
+def subspace_bounds(
+    ritz: torch.Tensor, weighted: torch.Tensor, check: SubspaceCheck, zero_level: float
+) -> dict[int, float]:
+    """Wedin's bound per checked k (those with a relative gap of at least the floor).
+
+    ``ritz``: Ritz values, descending; ``weighted``: C_j·Y_last (b × k), the residual block
+    before the division by σ̃. A k without σ̃_{k+1} yet counts as not met (bound inf).
+    """
+    s = ritz.double().cpu()
+    top = float(s[0])
+    bounds = {}
+    for k in sorted(set(check.ranks)):
+        if k > weighted.shape[1]:
+            continue
+        if k >= s.numel():
+            bounds[k] = float("inf")
+            continue
+        sk, following = float(s[k - 1]), float(s[k])
+        if sk <= zero_level * top or (sk - following) < check.gap_floor * sk:
+            continue  # rank-deficient or ill-conditioned there: reported, not waited for
+        residual = weighted[:, :k].double().cpu() / s[:k]
+        bounds[k] = float(torch.linalg.matrix_norm(residual, ord=2)) / (sk - following)
+    return bounds
 
 
 class Workspace:
@@ -222,20 +269,28 @@ def _orthonormal_columns(U: torch.Tensor, k: int, seed: int) -> torch.Tensor:
 
 
 def randomized_top_k(
-    A: torch.Tensor, k: int, guard: Guard, seed: int = 0, workspace: Workspace | None = None
+    A: torch.Tensor,
+    k: int,
+    guard: Guard,
+    seed: int = 0,
+    workspace: Workspace | None = None,
+    subspace: SubspaceCheck | None = None,
+    exact_below: int | None = None,
 ) -> TopK:
     """Randomized block Krylov top-k with the accuracy guard; falls back to the exact SVD.
 
     See the module's docstring for the method, the residual formula and the guard. The passes
     over A are the products B·K_j and Bᵀ·W_j; everything else works on the short side or on
-    float64 Gram blocks of a few hundred entries.
+    float64 Gram blocks of a few hundred entries. ``subspace`` adds the subspace guard;
+    ``exact_below``: a short side up to this goes straight to the exact SVD (default 8·block;
+    tests set 0 to take the Krylov path on small matrices).
     """
     m, n = A.shape
     B = A if m >= n else A.T  # tall (p × q): the Krylov basis lives on the short side
     p, q = B.shape
     b = max(guard.block, k)
     max_steps = min(guard.max_steps, (q // 2) // b)
-    if q <= 8 * b or max_steps < 2:
+    if q <= (8 * b if exact_below is None else exact_below) or max_steps < 2:
         return exact_top_k(A, k)  # small: the exact SVD costs no more than the bookkeeping
     workspace = workspace or Workspace()
     generator = torch.Generator().manual_seed(seed)
@@ -271,12 +326,18 @@ def randomized_top_k(
         top = float(ritz[0])
         if top == 0.0:
             break  # the start block missed A entirely (probability zero): decompose exactly
-        lanczos = torch.linalg.vector_norm(coupling.double().cpu() @ vectors[lo:hi, :k], dim=0)
+        weighted = coupling.double().cpu() @ vectors[lo:hi, :k]  # C_j·Y_last
+        lanczos = torch.linalg.vector_norm(weighted, dim=0)
         nonzero = ritz[:k] > guard.zero_level * top
         residual = torch.where(nonzero, lanczos / ritz[:k].clamp_min(1e-300), 0.0)
         kk = min(k + 1, hi)
         sigma_err, angle = guard_estimates(ritz[:kk], residual, k, guard.zero_level)
-        if sigma_err <= guard.sigma_tol and angle <= guard.vector_tol:
+        if subspace is None:
+            vectors_ok = angle <= guard.vector_tol
+        else:
+            bounds = subspace_bounds(ritz, weighted, subspace, guard.zero_level)
+            vectors_ok = all(bound <= subspace.tol for bound in bounds.values())
+        if sigma_err <= guard.sigma_tol and vectors_ok:
             Y = vectors[:, :k].to(A.device)
             S = ritz[:k].to(A.device)
             small_side = basis[:hi].T @ Y.to(A.dtype)
@@ -285,7 +346,10 @@ def randomized_top_k(
             large_side = _orthonormal_columns(large_side.to(A.dtype), k, seed)
             S = S.to(A.dtype)
             U, V = (large_side, small_side) if m >= n else (small_side, large_side)
-            return TopK(U, S, V, "randomized", step, 2 * step, sigma_err, angle)
+            result = TopK(U, S, V, "randomized", step, 2 * step, sigma_err, angle)
+            if subspace is not None:
+                result.info["subspace_bounds"] = bounds
+            return result
         # An estimate this far above the tolerance does not close in one step (it falls 10- to
         # 200-fold per step on RL-like spectra): skip the next check. At worst a step too many.
         skip_check = sigma_err > SKIP_CHECK_ABOVE * guard.sigma_tol
@@ -294,7 +358,7 @@ def randomized_top_k(
     result.steps, result.passes = max_steps, 2 * max_steps
     result.info["reason"] = (
         f"guard not met after {max_steps} Krylov steps (estimated σ error {sigma_err:.2g}, "
-        f"u1 angle {angle:.2g})"
+        f"u1 angle {angle:.2g}" + (", or the subspace guard)" if subspace else ")")
     )
     return result
 
@@ -308,11 +372,14 @@ def top_k(
     name: str = "matrix",
     fro: torch.Tensor | float | None = None,
     workspace: Workspace | None = None,
+    subspace: SubspaceCheck | None = None,
+    exact_below: int | None = None,
 ) -> TopK:
     """Top-``k`` singular triplets of a float32 matrix (``k=None``: all of them, exactly).
 
     ``fro``: ‖A‖F when the caller has it (a zero matrix gets zero factors and identity bases);
-    ``workspace``: Krylov buffers to reuse across calls (see :class:`Workspace`).
+    ``workspace``: Krylov buffers to reuse across calls (see :class:`Workspace`);
+    ``subspace``, ``exact_below``: see :func:`randomized_top_k`.
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
@@ -331,4 +398,4 @@ def top_k(
         return _zero_top_k(A, kk)
     if method == "exact" or k is None or kk == full:
         return exact_top_k(A, kk)
-    return randomized_top_k(A, kk, guard or Guard(), seed, workspace)
+    return randomized_top_k(A, kk, guard or Guard(), seed, workspace, subspace, exact_below)

@@ -154,21 +154,31 @@ def factors_path(step, rank=None):
 
 DECOMPOSE = config["decompose"]
 PARAMETERS = config["parameters"]
+# W0's share of the parameter metrics: computed once per run (rule base_metrics), read by
+# every checkpoint's decompose job.
+BASE_METRICS = f"{RESULTS}/parameters/base-metrics.safetensors"
+DECOMPOSE_INPUT = {
+    "base": f"{RESULTS}/models/base",
+    "checkpoint": f"{RESULTS}/checkpoints/step-{{step}}",
+}
 DECOMPOSE_OUTPUT = {"factors": factors_path("{step}")}
 if PARAMETERS["enabled"]:
+    DECOMPOSE_INPUT["base_metrics"] = BASE_METRICS
     DECOMPOSE_OUTPUT["metrics"] = f"{RESULTS}/parameters/step-{{step}}.csv"
+METRIC_SETTINGS_ARGS = (
+    f"--angle-ranks {' '.join(str(k) for k in PARAMETERS['angle_ranks'])}"
+    f" --mask-fraction {PARAMETERS['mask_fraction']}"
+    f" --mask-rank {PARAMETERS['mask_rank']}"
+)
 
 
-def metrics_args(wildcards, output):
+def metrics_args(wildcards, input, output):
     """The decompose options that add this checkpoint's parameter metrics (or none)."""
     if not PARAMETERS["enabled"]:
         return ""
-    ranks = " ".join(str(k) for k in PARAMETERS["angle_ranks"])
     return (
-        f"--metrics-out {output.metrics} --angle-ranks {ranks}"
-        f" --mask-fraction {PARAMETERS['mask_fraction']}"
-        f" --mask-rank {PARAMETERS['mask_rank']}"
-        f" --run {shlex.quote(RUN)} --step {wildcards.step}"
+        f"--metrics-out {output.metrics} --base-metrics {input.base_metrics}"
+        f" {METRIC_SETTINGS_ARGS} --run {shlex.quote(RUN)} --step {wildcards.step}"
     )
 
 

@@ -2,7 +2,8 @@
 # are scored: evaluate.smk.)
 #
 # `decompose` writes the factor file of every checkpoint at the series' rank and, in the same
-# pass over the tensors, the checkpoint's Path Not Taken metrics (parameters.enabled).
+# pass over the tensors, the checkpoint's Path Not Taken metrics (parameters.enabled), with
+# W0's share of them from `base_metrics` (parameters.smk), computed once per run.
 # `decompose_rank` gives other ranks (e.g. `full`) for single checkpoints. Both ask for
 # `decompose.gpus` GPUs as the generic resource `gpu` (0 in the toy world: nothing is asked
 # for or limited); `--device auto` uses CUDA when the machine the job runs on has it.
@@ -10,8 +11,7 @@
 
 rule decompose:
     input:
-        base=f"{RESULTS}/models/base",
-        checkpoint=f"{RESULTS}/checkpoints/step-{{step}}",
+        **DECOMPOSE_INPUT,
     output:
         **DECOMPOSE_OUTPUT,
     log:

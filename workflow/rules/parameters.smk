@@ -1,7 +1,31 @@
-# The Path Not Taken parameter metrics (METHOD §7): per matrix and checkpoint, computed by
-# `decompose` in its pass over the tensors, gathered into one tidy table and drawn.
+# The Path Not Taken parameter metrics (METHOD §7): W0's share once per run (base_metrics),
+# then per matrix and checkpoint computed by `decompose` in its pass over the tensors,
+# gathered into one tidy table and drawn.
 
 PARAMETER_FIGURES = ["update_sparsity", "principal_angles", "spectral_drift"]
+
+
+rule base_metrics:
+    input:
+        base=f"{RESULTS}/models/base",
+    output:
+        BASE_METRICS,
+    log:
+        f"{RESULTS}/logs/base_metrics.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/base_metrics.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        gpu=DECOMPOSE["gpus"],
+    params:
+        settings=METRIC_SETTINGS_ARGS,
+        pattern=shlex.quote(DECOMPOSE["pattern"]),
+        device=shlex.quote(DECOMPOSE["device"]),
+    shell:
+        "rldynamics base-metrics --base {input.base} --out {output} {params.settings}"
+        " --pattern {params.pattern} --device {params.device} > {log} 2>&1"
 
 
 rule parameter_table:

@@ -53,11 +53,14 @@ import time
 from pathlib import Path
 
 # Shapes of the model classes: hidden, intermediate, heads, key/value heads, vocabulary, layers.
+# The last number is the layers run by default (all of them, but 2 of Qwen3-8B's 36).
 PRESETS = {
-    "qwen2-0.5b": (896, 4864, 14, 2, 151936, 24),
-    "qwen2-1.5b": (1536, 8960, 12, 2, 151936, 28),
-    "smoke": (256, 1024, 4, 1, 1000, 2),  # seconds, for the test that the script runs
+    "qwen2-0.5b": (896, 4864, 14, 2, 151936, 24, 24),
+    "qwen2-1.5b": (1536, 8960, 12, 2, 151936, 28, 28),
+    "qwen3-8b": (4096, 12288, 32, 8, 151936, 36, 2),
+    "smoke": (256, 1024, 4, 1, 1000, 2, 2),  # seconds, for the test that the script runs
 }
+CHECKPOINTS_PER_RUN = 27  # a 27-checkpoint run shares one base-metrics file
 
 
 def dims(args) -> tuple[int, int, int, int, int]:
@@ -97,8 +100,16 @@ def phase_generate(args) -> dict:
         prefix = f"model.layers.{layer}"
         for proj, (m, n) in projection_shapes(args).items():
             name = f"{prefix}.{proj}.weight"
-            w0 = (0.02 * torch.randn(m, n, generator=gen)).bfloat16()
             r = min(m, n)
+            if args.base_spectrum == "gaussian":
+                w0 = (0.02 * torch.randn(m, n, generator=gen)).bfloat16()
+            else:  # trained-like: σ_i ∝ i^-base_decay, random singular vectors, RMS 0.02
+                Ub = torch.linalg.qr(torch.randn(m, r, generator=gen))[0]
+                Vb = torch.linalg.qr(torch.randn(n, r, generator=gen))[0]
+                sb = torch.arange(1, r + 1, dtype=torch.float32) ** (-args.base_decay)
+                w0 = (Ub * sb) @ Vb.T
+                w0 = (w0 * (0.02 / w0.square().mean().sqrt())).bfloat16()
+                del Ub, Vb
             U = torch.linalg.qr(torch.randn(m, r, generator=gen))[0]
             V = torch.linalg.qr(torch.randn(n, r, generator=gen))[0]
             s = torch.arange(1, r + 1, dtype=torch.float32) ** (-args.decay)
@@ -152,9 +163,10 @@ def _sync(torch, device):
 
 def phase_floor(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import check_finite, form_delta, read_pair
+    from rldynamics.factors import check_finite, form_delta
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
     from rldynamics.selection import select_params
 
     device = resolve_device(args.device)
@@ -205,9 +217,10 @@ def phase_full_svd(args) -> dict:
     torch = _threads(args)
     from safetensors.torch import save_file
 
-    from rldynamics.factors import canonical_signs, check_finite, form_delta, read_pair
+    from rldynamics.factors import canonical_signs, check_finite, form_delta
     from rldynamics.io import ModelWeights
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
     from rldynamics.selection import select_params
 
     device = resolve_device(args.device)
@@ -243,9 +256,10 @@ def phase_full_svd(args) -> dict:
 
 def phase_products(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import form_delta, read_pair
+    from rldynamics.factors import form_delta
     from rldynamics.io import ModelWeights, load_factors
     from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -273,12 +287,83 @@ def phase_products(args) -> dict:
     return {"seconds": seconds, "passes": passes, "block": block}
 
 
+def phase_base_metrics(args) -> dict:
+    _threads(args)
+    from rldynamics.metrics_files import write_base_metrics
+
+    work = Path(args.workdir)
+    start = time.perf_counter()
+    meta = write_base_metrics(
+        work / "base", work / "base-metrics.safetensors", device=args.device, progress=False
+    )
+    return {"seconds": time.perf_counter() - start, "matrices": meta["params"]}
+
+
+def phase_decompose_metrics(args) -> dict:
+    _threads(args)
+    from rldynamics.factors import decompose
+
+    work = Path(args.workdir)
+    start = time.perf_counter()
+    meta = decompose(
+        work / "base",
+        work / "rl",
+        args.rank,
+        work / "factors-metrics.safetensors",
+        progress=False,
+        method=args.method,
+        device=args.device,
+        metrics_out=work / "metrics.csv",
+        labels={"run": "bench", "step": 1},
+        base_metrics=work / "base-metrics.safetensors",
+    )
+    return {"seconds": time.perf_counter() - start, "methods_used": meta["methods_used"]}
+
+
+def phase_reference_metrics(args) -> dict:
+    """Today's metrics (a full float32 SVD of W0 and of Wt per matrix) on the first
+    ``--reference-layers`` layers, timed; then, untimed, the float64 spectra of the matrices no
+    longer than ``--truth-max-side`` for the NSS's true value."""
+    torch = _threads(args)
+    import pandas as pd
+
+    from rldynamics.io import ModelWeights
+    from rldynamics.lowrank import resolve_device
+    from rldynamics.pairs import read_pair
+    from rldynamics.param_metrics import normalized_spectral_shift, reference_matrix_metrics
+    from rldynamics.selection import select_params
+    from rldynamics.settings import MetricSettings
+
+    device = resolve_device(args.device)
+    work = Path(args.workdir)
+    base, rl = ModelWeights(work / "base"), ModelWeights(work / "rl")
+    layers = {f"model.layers.{i}." for i in range(args.reference_layers)}
+    params = [p for p in select_params(base.names()) if any(p.startswith(x) for x in layers)]
+    rows, truth, seconds = [], {}, 0.0
+    for name in params:
+        w0, w1 = (w.to(device) for w in read_pair(base, rl, name))
+        _sync(torch, device)
+        start = time.perf_counter()
+        rows += reference_matrix_metrics(w0, w1, MetricSettings(), name, float64_spectrum=False)
+        _sync(torch, device)
+        seconds += time.perf_counter() - start
+        if max(w0.shape) <= args.truth_max_side:
+            s0 = torch.linalg.svdvals(w0.double())
+            s1 = torch.linalg.svdvals(w1.double())
+            truth[name] = normalized_spectral_shift(s0, s1)
+    pd.DataFrame(rows).to_csv(work / "reference.csv", index=False)
+    return {"seconds": seconds, "matrices": len(params), "nss_float64": truth}
+
+
 PHASES = {
     "generate": phase_generate,
     "floor": phase_floor,
     "decompose": phase_decompose,
     "full-svd": phase_full_svd,
     "products": phase_products,
+    "base-metrics": phase_base_metrics,
+    "decompose-metrics": phase_decompose_metrics,
+    "reference-metrics": phase_reference_metrics,
 }
 
 
@@ -324,8 +409,50 @@ def child_args(args) -> list[str]:
         str(args.dominance),
     ]
     out += ["--update-rms", str(args.update_rms), "--device", args.device, "--method", args.method]
-    out += ["--threads", str(args.threads)]
+    out += ["--threads", str(args.threads), "--base-spectrum", args.base_spectrum]
+    out += ["--base-decay", str(args.base_decay), "--reference-layers", str(args.reference_layers)]
+    out += ["--truth-max-side", str(args.truth_max_side)]
     return out
+
+
+def metrics_accuracy(work: Path, truth: dict) -> dict:
+    """The fast metrics against today's full-SVD ones on the reference layers (counts equal,
+    angle differences where the gap at k is at least 1e-3), and both NSS against float64."""
+    import pandas as pd
+
+    ref = pd.read_csv(work / "reference.csv")
+    fast = pd.read_csv(work / "metrics.csv")
+    fast = fast[fast["param"].isin(set(ref["param"]))]
+    key = ["param", "metric", "k"]
+    both = ref.merge(fast, on=key, how="outer", suffixes=("_ref", "_fast"))
+    counts = both[
+        both["metric"].isin(
+            ["update_sparsity", "changed_in_principal_mask", "changed_in_low_magnitude_mask"]
+        )
+    ]
+    same = (counts["value_ref"] == counts["value_fast"]).sum()
+    gaps = both[both["metric"] == "principal_angle_gap_rel"][["param", "k", "value_ref"]]
+    angles = both[
+        both["metric"].str.startswith("principal_angle_") & both["metric"].str.endswith("_deg")
+    ]
+    angles = angles.merge(gaps.rename(columns={"value_ref": "gap"}), on=["param", "k"])
+    conditioned = angles[angles["gap"] >= 1e-3]
+    diff = (conditioned["value_fast"] - conditioned["value_ref"]).abs()
+    allowed = (0.01 * conditioned["value_ref"].abs()).clip(lower=0.01)
+    nss = both[both["metric"] == "spectral_shift_nss"].set_index("param")
+    fast_err = [abs(nss.loc[p, "value_fast"] - v) / v for p, v in truth.items()]
+    today_err = [abs(nss.loc[p, "value_ref"] - v) / v for p, v in truth.items()]
+    return {
+        "counts_equal": f"{same} of {len(counts)}",
+        "angles_compared": len(conditioned),
+        "angles_ill_conditioned": len(angles) - len(conditioned),
+        "min_gap": float(gaps["value_ref"].min()),
+        "max_angle_diff_deg": float(diff.max()) if len(diff) else float("nan"),
+        "angles_outside": int((diff > allowed).sum()),
+        "nss_fast_vs_float64": max(fast_err) if fast_err else float("nan"),
+        "nss_today_vs_float64": max(today_err) if today_err else float("nan"),
+        "nss_truth_matrices": len(truth),
+    }
 
 
 def accuracy(work: Path) -> dict:
@@ -357,6 +484,55 @@ def accuracy(work: Path) -> dict:
     return {"worst": worst, "where": where, "matrices": len(ours), "failures": failures}
 
 
+def report_metrics(args, work: Path, floor: dict, ours: dict) -> None:
+    """Phases (e)-(g): base metrics once, decompose with metrics, today's metrics on a subset."""
+    base = run_phase("base-metrics", args)
+    both = best_of(args.metrics_repeat, "decompose-metrics", args)
+    today = run_phase("reference-metrics", args)
+    scale = args.layers / args.reference_layers
+    today_all = today["seconds"] * scale
+    spread = base["seconds"] / CHECKPOINTS_PER_RUN
+    overhead = both["seconds"] - ours["seconds"]
+    title = "parameter metrics (per checkpoint unless said)"
+    print(f"\n{title:<52}{'seconds':>10}{'peak RSS GiB':>14}")
+    for label, seconds, rss in (
+        ("(e) base metrics, once per run", base["seconds"], base["peak_rss_gb"]),
+        (f"    the same spread over {CHECKPOINTS_PER_RUN} checkpoints", spread, None),
+        ("(f) decompose + metrics with --base-metrics", both["seconds"], both["peak_rss_gb"]),
+        (
+            f"(g) today's metrics (2 full SVDs a matrix), {today['matrices']} matrices",
+            today["seconds"],
+            today["peak_rss_gb"],
+        ),
+        (f"    scaled to all {args.layers} layers (×{scale:g})", today_all, None),
+    ):
+        rss_text = f"{rss:>14.2f}" if rss is not None else f"{'':>14}"
+        print(f"{label:<52}{seconds:>10.2f}{rss_text}")
+    if args.reference_layers < args.layers:
+        print(
+            f"(g) ran on the first {args.reference_layers} of {args.layers} layers (each layer "
+            "holds the same shapes) and is scaled by the layer count: an estimate"
+        )
+    print(
+        f"ratios: (f) / factors only = {both['seconds'] / ours['seconds']:.1f}× "
+        f"(aim ≤ 5×); with the base share spread: "
+        f"{(both['seconds'] + spread) / ours['seconds']:.1f}×; metrics overhead "
+        f"{overhead:.1f} s against today's {today_all:.1f} s = {overhead / today_all:.3f} "
+        f"(acceptance ≤ 0.25); today's decompose + metrics / ours = "
+        f"{(ours['seconds'] + today_all) / both['seconds']:.1f}×"
+    )
+    acc = metrics_accuracy(work, today["nss_float64"])
+    print(
+        f"accuracy on the {today['matrices']} reference matrices: counts (sparsity, mask "
+        f"overlaps) equal {acc['counts_equal']}; {acc['angles_compared']} angles with gap ≥ 1e-3, "
+        f"max |Δ| {acc['max_angle_diff_deg']:.2e}°, outside tolerance {acc['angles_outside']}; "
+        f"{acc['angles_ill_conditioned']} with a smaller gap (min gap {acc['min_gap']:.1e}); "
+        f"NSS relative error against float64 SVDs over {acc['nss_truth_matrices']} matrices: "
+        f"ours {acc['nss_fast_vs_float64']:.1e}, today's {acc['nss_today_vs_float64']:.1e}"
+    )
+    print(f"methods of (f)'s factors: {both['methods_used']}")
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
 
@@ -381,9 +557,35 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of the floor and the decomposition (fastest)"
     )
+    parser.add_argument(
+        "--base-spectrum",
+        choices=["trained", "gaussian"],
+        default="trained",
+        help="W0: σ_i ∝ i^-base-decay with random singular vectors (trained-like), or Gaussian",
+    )
+    parser.add_argument("--base-decay", type=float, default=0.5, help="see --base-spectrum")
+    parser.add_argument(
+        "--metrics", action="store_true", help="also time the parameter metrics (phases e-g)"
+    )
+    parser.add_argument(
+        "--reference-layers",
+        type=int,
+        default=1,
+        help="layers on which today's full-SVD metrics are timed (then scaled to all)",
+    )
+    parser.add_argument(
+        "--truth-max-side",
+        type=int,
+        default=4096,
+        help="float64 SVDs (the NSS's true value) for matrices no longer than this",
+    )
+    parser.add_argument(
+        "--metrics-repeat", type=int, default=1, help="runs of (f), decompose with metrics"
+    )
     parser.add_argument("--phase", choices=list(PHASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.layers = args.layers or PRESETS[args.preset][5]
+    args.layers = args.layers or PRESETS[args.preset][6]
+    args.reference_layers = min(args.reference_layers, args.layers)
 
     if args.phase:  # a child: run one phase, print its result as the last line
         print(json.dumps(PHASES[args.phase](args)))
@@ -477,6 +679,8 @@ def main(argv=None) -> int:
             f"{100 * factor_bytes / ckpt:.2f} % of the checkpoint ({ckpt / 2**30:.2f} GiB); "
             f"{100 * factor_bytes / decomposed_bytes:.2f} % of its decomposed matrices"
         )
+        if args.metrics:
+            report_metrics(args, work, floor, ours)
         if ours.get("peak_gpu_bytes"):
             print(f"peak GPU memory of the decomposition: {ours['peak_gpu_bytes'] / 2**30:.2f} GiB")
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
