@@ -454,3 +454,8 @@ def test_degenerate_long_outputs_are_read_in_linear_time(text):
     reading ends; the review measured 4-60 s for these before the fix)."""
     for form in ("boxed", "gsm8k", "choice"):
         extract_answer(text, form, CHOICES)
+
+
+def test_an_option_text_opening_a_short_answer_reads_as_that_option():
+    # Its leading "D" is the sugar's configuration, not option D.
+    assert extract_answer("D-fructose, since it is a ketose.", "choice", SUGARS) == "B"

@@ -158,27 +158,28 @@ _TRAILER = re.compile(r"(?:\s|[.,;$!]|\\[)\]]|\\(?:quad|qquad))*")
 def _joined_boxes(text: str, boxes: list[_Box]) -> list[tuple[str, _Box]]:
     """The boxes that end the text, joined when only separators (and labels) lie between them;
     each with its ``x=`` label, if any. The last box alone when they do not qualify."""
-    last = boxes[-1]
-    if not _TRAILER.fullmatch(text, last.end):
-        return [("", last)]
-    group = [last]
-    for box in reversed(boxes[:-1]):
-        gap = text[box.end : group[0].start]
-        if len(gap) > 200:  # separators are short; a long gap is reasoning
+    if not _TRAILER.fullmatch(text, boxes[-1].end):
+        return [("", boxes[-1])]
+
+    def label_of(i: int):  # the "x =" just before box i, within its gap (at most 40 characters)
+        since = max(boxes[i - 1].end if i else 0, boxes[i].start - 40)
+        return _LABEL.search(text, since, boxes[i].start)
+
+    first, labels = len(boxes) - 1, {}
+    while first > 0:
+        labels[first] = label = label_of(first)
+        gap_start, gap_end = boxes[first - 1].end, boxes[first].start
+        if gap_end - gap_start > 200:  # separators are short; a long gap is reasoning
             break
-        label = _LABEL.search(gap)
-        core = gap[: label.start()] if label else gap
+        core = text[gap_start : label.start() if label else gap_end]
         # Only separators, and at least one that joins (a comma, and/or, a label): boxes apart
         # by mere spacing or a full stop are a correction ("\boxed{5}. \boxed{7}" is 7).
         if not _SEPARATOR.fullmatch(core) or not (label or _JOINER.search(core)):
             break
-        group.insert(0, box)
-    labelled = []
-    for i, box in enumerate(group):
-        before = text[group[i - 1].end if i else max(0, box.start - 40) : box.start]
-        label = _LABEL.search(before)
-        labelled.append((label.group(1) if label else "", box))
-    return labelled
+        first -= 1
+    group = range(first, len(boxes))
+    found = {i: labels[i] if i in labels else label_of(i) for i in group}
+    return [(found[i].group(1) if found[i] else "", boxes[i]) for i in group]
 
 
 # --- final statements ------------------------------------------------------------------------
@@ -303,8 +304,7 @@ def _box_answer(text: str, boxes: list[_Box]) -> Answer:
 
 
 def _statement_answer(statements: list[_Statement], after: int = -1) -> Answer | None:
-    """The last statement after position ``after`` whose words math-verify can read (of the
-    last ten: an answer is stated near the end, and each try is a parse)."""
+    """The last statement after position ``after`` whose words math-verify can read."""
     for statement in reversed(statements):
         if statement.start <= after:
             break
@@ -438,9 +438,9 @@ def read_choice(region: str, choices: tuple[str, ...] = ()) -> Answer | None:
         return Answer((later or boxed)[-1][1], "letter")
     if stated:
         return Answer(stated[-1][1], "letter")
-    opening = _LEADING_LETTER.match(region)
-    if opening and opening.group(1).isupper() and letter_of(region[:_SHORT_ANSWER], choices):
-        return Answer(opening.group(1), "letter")
+    opening = letter_of(region[:_SHORT_ANSWER], choices)  # "A. Because …", "D-fructose, since"
+    if opening:
+        return Answer(opening, "letter")
     if len(region.strip()) <= _SHORT_ANSWER:
         letters = _PLAIN_LETTER.findall(region)
         return Answer(letters[-1], "letter") if letters else None
