@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from rldynamics.build import build_model, rank_k_update
+from rldynamics.build import build_model
 from rldynamics.factors import decompose
 from rldynamics.io import ModelWeights, load_factors
+from rldynamics.recipes import rank_k_update
 
 
 def test_full_rank_build_gives_back_the_rl_weights(model_pair, tmp_path):

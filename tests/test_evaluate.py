@@ -161,9 +161,9 @@ def test_a_float32_scoring_job_keeps_the_official_code_model_in_float32(toy_base
     base's dtype (bf16 here) would round the sum once more."""
     from transformers import AutoModelForCausalLM
 
-    from rldynamics.build import rank_k_update
     from rldynamics.factors import decompose
     from rldynamics.io import ModelWeights, load_factors
+    from rldynamics.recipes import rank_k_update
     from tests.conftest import write_model
 
     base_dir, rl_dir, rl = toy_base

@@ -62,7 +62,7 @@ def _count(shape) -> int:
 
 def _rank_of(k, m: int, n: int) -> int:
     """The triplets a rank of rank_models.ranks keeps for an m × n matrix (as the builder)."""
-    from rldynamics.build import matrix_rank
+    from rldynamics.recipes import matrix_rank
 
     kept = matrix_rank(k, (m, n))
     return min(m, n) if kept is None else kept

@@ -213,41 +213,14 @@ class ModelLoader:
 
 
 def model_tensors(spec: dict, base: ModelWeights, dtype=None) -> dict:
-    """The tensors in which a model differs from the base (or all of them), by its source:
-
-    - ``folder``: a model folder (base, checkpoint);
-    - ``factors`` (+ ``rank``, ``scale``, ``lam``): W + the rank-k update, W being the base,
-      or the model in ``folder`` when both are given (AlphaRL's official-code container);
-      with ``rest: rl`` the 1-D tensors that are not decomposed come from ``rest_from``;
-    - ``extrapolate`` {from, to, alpha}: the whole-weight linear extrapolation baseline.
+    """The tensors in which a scoring spec's model differs from the base (or all of them):
+    its recipe (:func:`rldynamics.recipes.recipe_from_spec`) made into tensors.
 
     ``dtype``: the torch dtype of the rank-k matrices (default the container's).
     """
-    from rldynamics.baseline import extrapolated_weights
-    from rldynamics.build import rank_k_weights, rest_weights
+    from rldynamics.recipes import changed_tensors, recipe_from_spec
 
-    if spec.get("extrapolate"):
-        e = spec["extrapolate"]
-        return extrapolated_weights(ModelWeights(e["from"]), ModelWeights(e["to"]), e["alpha"])
-    tensors = {}
-    container = base
-    if spec.get("folder") and Path(spec["folder"]).resolve() != base.folder.resolve():
-        container = ModelWeights(spec["folder"])
-        tensors = {name: container.get(name) for name in container.names()}
-    if spec.get("factors"):
-        replaced = rank_k_weights(
-            container,
-            spec["factors"],
-            spec["rank"],
-            spec.get("scale", "frobenius"),
-            float(spec.get("lam", 1.0)),
-            dtype,
-        )
-        if spec.get("rest") == "rl":
-            # 1-D tensors that are not decomposed come from the RL checkpoint ("rest: rl").
-            tensors.update(rest_weights(container, ModelWeights(spec["rest_from"]), replaced))
-        tensors.update(replaced)
-    return tensors
+    return changed_tensors(recipe_from_spec(spec, base.folder), base, dtype)
 
 
 # --- scoring -----------------------------------------------------------------------------------
