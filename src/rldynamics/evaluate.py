@@ -7,8 +7,9 @@ job* loads lm-eval, the tokenizer and the base model once, then scores a list of
 - a model folder (base, RL checkpoint): its tensors are copied into the loaded model;
 - a factor file (rank-k model, AlphaRL prediction): W0 + the rank-k update is formed in memory.
 
-With the ``hf`` backend nothing is written to disk. With ``vllm`` (GPU clusters) each derived
-model is written to a temporary folder that is removed as soon as it is scored.
+Neither backend writes a model to disk: ``hf`` copies each model's tensors into its live model,
+``vllm`` (:mod:`rldynamics.vllm_backend`) starts one engine per job and its workers build each
+model's tensors and reload them in place.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import copy
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -300,16 +299,17 @@ def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.Da
             tokenizer=_load_tokenizer(tokenizer, trust),
             batch_size=spec.get("batch_size", 64),
         )
+    else:  # one engine for the whole job, each model reloaded in place
+        from rldynamics.vllm_backend import VllmLM
+
+        loader = lm = VllmLM(spec)
     frames, raw = [], {}
     for model in spec["models"]:
         labels = {k: model.get(k) for k in LABELS}
         labels["run"] = spec.get("run")
         log.info("scoring %s", model["key"])
-        if backend == "hf":
-            loader.load(model)
-            results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
-        else:
-            results = _score_vllm(spec, model, configs, common, simple_evaluate)
+        loader.load(model)
+        results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
         if results is None:
             raise RuntimeError(f"lm-eval returned no results for {model['key']}")
         frame = tidy_rows(results, labels)
@@ -331,50 +331,3 @@ def _load_tokenizer(folder, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
-
-
-def _score_vllm(spec, model, configs, common, simple_evaluate):
-    """vLLM reads folders: a derived model lives in a temporary folder only while it is scored."""
-    try:
-        import vllm  # noqa: F401
-    except ImportError as err:
-        raise InputError("evaluate.backend is 'vllm' but vllm is not installed") from err
-    import torch
-    from safetensors.torch import save_file
-
-    from rldynamics.io import copy_side_files
-
-    dtype = spec.get("dtype", "auto")
-    scratch = None
-    folder = model.get("folder")
-    if model.get("factors") or model.get("extrapolate"):
-        scratch = Path(tempfile.mkdtemp(prefix="rldynamics-model-"))
-        folder = scratch
-        base = ModelWeights(spec["base"])
-        # A model scored in float32 (official-code, as released) is written in float32.
-        wanted = None if dtype == "auto" else getattr(torch, dtype)
-        changed = model_tensors(model, base, wanted)
-        tensors = {}
-        for n in base.names():
-            value = changed[n] if n in changed else base.get(n)
-            tensors[n] = (value.to(wanted) if wanted else value).contiguous()
-        save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        copy_side_files(spec["base"], folder)
-    try:
-        trust = bool(spec.get("trust_remote_code", False))
-        warn_remote_code(folder, trust)
-        args = {
-            "trust_remote_code": trust,
-            "pretrained": str(folder),
-            "tokenizer": spec.get("tokenizer") or spec["base"],
-            "dtype": dtype,
-            "seed": int(spec.get("seed", 0)),
-            # A model too large for one GPU is split over the GPUs the job asked for.
-            "tensor_parallel_size": max(1, int(spec.get("gpus", 1))),
-        }
-        return simple_evaluate(
-            model="vllm", model_args=args, tasks=copy.deepcopy(configs), **common
-        )
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
