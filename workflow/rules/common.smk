@@ -30,6 +30,8 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 TOY = config["toy"]
 ENV = "../../envs/rldynamics.yaml"
+# The scoring rule with the vllm backend: vllm pins a transformers the main lock cannot hold.
+VLLM_ENV = "../../envs/rldynamics-vllm.yaml"
 # Jobs in that environment find the rldynamics command in workflow/bin (it runs src/ of this
 # checkout); an installed rldynamics, earlier on PATH, takes precedence. Set here, the PATH
 # reaches every job: local ones inherit it, cluster jobs re-read this file.
@@ -462,8 +464,11 @@ def scoring_spec(wildcards):
         "limit": ev["limit"],
         "seed": config["seed"],
     }
+    if ev["backend"] == "vllm":  # the engine's settings; an hf spec stays as it was
+        spec["vllm"] = ev["vllm"]
     dtype = chunk_dtype(wildcards.chunk)
-    if dtype != "auto":  # "auto" is the default: the spec of other chunks stays as it was
+    # "auto" is the default: the spec of other chunks stays as it was
+    if dtype != "auto":
         spec["dtype"] = dtype
     return json.dumps(spec, sort_keys=True)
 

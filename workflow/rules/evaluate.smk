@@ -14,7 +14,7 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/benchmarks/eval/{{chunk}}.tsv"
     conda:
-        ENV
+        VLLM_ENV if config["evaluate"]["backend"] == "vllm" else ENV
     threads: 1
     resources:
         gpu=config["evaluate"]["gpus"],
