@@ -179,24 +179,16 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
             "kept",
             "variants × windows, rank 1",
         )
-    if config["evaluate"]["backend"] == "vllm":
-        row(
-            "derived model being scored",
-            "$TMPDIR of a scoring job",
-            1,
-            model_bytes,
-            "temporary",
-            "one per running scoring job, deleted once scored",
-        )
-    else:
-        row(
-            "derived models being scored",
-            "memory of a scoring job",
-            0,
-            model_bytes,
-            "none",
-            "built in memory from base + factors; nothing written",
-        )
+    # Neither backend writes a derived model: hf builds it in its live model, vllm in its
+    # workers, which reload it in place.
+    row(
+        "derived models being scored",
+        "memory of a scoring job",
+        0,
+        model_bytes,
+        "none",
+        "built from base + factors in the scoring process (hf) or vLLM's workers; nothing written",
+    )
     return rows
 
 

@@ -113,13 +113,16 @@ class VllmLM(LM):
         vllm = import_vllm()
         from transformers import AutoTokenizer
 
-        from rldynamics.evaluate import warn_remote_code
-
         self.spec = spec
         self.base = str(spec["base"])
         self.seed = int(spec.get("seed", 0))
         args = engine_args(spec)
-        warn_remote_code(self.base, args["trust_remote_code"])
+        if args["trust_remote_code"]:
+            log.warning(
+                "trust_remote_code is ON for %s (config base.trust_remote_code): code shipped "
+                "with the model will run",
+                self.base,
+            )
         start = time.perf_counter()
         self.llm = vllm.LLM(**args)
         self.engine_seconds = time.perf_counter() - start
