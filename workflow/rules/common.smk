@@ -30,8 +30,6 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 TOY = config["toy"]
 ENV = "../../envs/rldynamics.yaml"
-# The scoring rule with the vllm backend: vllm pins a transformers the main lock cannot hold.
-VLLM_ENV = "../../envs/rldynamics-vllm.yaml"
 # Jobs in that environment find the rldynamics command in workflow/bin (it runs src/ of this
 # checkout); an installed rldynamics, earlier on PATH, takes precedence. Set here, the PATH
 # reaches every job: local ones inherit it, cluster jobs re-read this file.

@@ -14,7 +14,12 @@ rule evaluate:
     benchmark:
         f"{RESULTS}/benchmarks/eval/{{chunk}}.tsv"
     conda:
-        VLLM_ENV if config["evaluate"]["backend"] == "vllm" else ENV
+        # vllm pins a transformers that the main lock cannot hold: its own environment
+        (
+            "../../envs/rldynamics-vllm.yaml"
+            if config["evaluate"]["backend"] == "vllm"
+            else ENV
+        )
     threads: 1
     resources:
         gpu=config["evaluate"]["gpus"],
