@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from rldynamics import __version__
+from rldynamics.cli_args import parse_metrics
+from rldynamics.cli_claims import add_claims_parsers
 from rldynamics.cli_metrics import (
     add_base_metrics_arg,
     add_base_metrics_parser,
@@ -21,21 +23,12 @@ from rldynamics.cli_metrics import (
     metric_settings,
     set_threads,
 )
-from rldynamics.cli_claims import add_claims_parsers
 from rldynamics.errors import InputError
 
 log = logging.getLogger("rldynamics")
 
 
-def _metrics(pairs: list[str]) -> dict[str, str]:
-    """``BENCH=METRIC`` pairs → {benchmark: primary metric}."""
-    out = {}
-    for pair in pairs:
-        bench, sep, metric = pair.partition("=")
-        if not sep or not bench or not metric:
-            raise InputError(f"--metric wants BENCHMARK=METRIC, got {pair!r}")
-        out[bench] = metric
-    return out
+_metrics = parse_metrics
 
 
 def _read_results(path):
@@ -299,9 +292,7 @@ def cmd_evaluate(args) -> None:
     missing = [key for key in ("base", "benchmarks", "models") if key not in spec]
     if missing:
         raise InputError(f"scoring spec lacks {missing}")
-    table = score_models(
-        spec, args.out_csv, args.out_json, args.out_items, args.out_completions
-    )
+    table = score_models(spec, args.out_csv, args.out_json, args.out_items, args.out_completions)
     log.info("%d result rows for %d models → %s", len(table), len(spec["models"]), args.out_csv)
 
 

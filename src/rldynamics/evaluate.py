@@ -23,28 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from rldynamics.columns import LABELS, RESULT_COLUMNS  # noqa: F401 (RESULT_COLUMNS re-exported)
 from rldynamics.errors import InputError
 from rldynamics.grading import GRADER_VERSION, pass_ks
 from rldynamics.io import ModelWeights, atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
-# One tidy row per measurement; every table of results uses these columns.
-RESULT_COLUMNS = [
-    "run",
-    "model_kind",
-    "step",
-    "k",
-    "lam",
-    "variant",
-    "benchmark",
-    "metric",
-    "value",
-    "n",
-    "stderr",
-    "grader",
-]
-LABELS = ("run", "model_kind", "step", "k", "lam", "variant")
 BACKENDS = ("hf", "vllm")
 
 

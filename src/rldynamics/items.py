@@ -22,28 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rldynamics.columns import ITEM_COLUMNS, MODEL_LABELS, RESULT_COLUMNS
 from rldynamics.errors import InputError
 from rldynamics.grading import GRADER_VERSION, pass_ks, score_item
 from rldynamics.io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
-
-ITEM_COLUMNS = [
-    "run",
-    "model_kind",
-    "step",
-    "k",
-    "lam",
-    "variant",
-    "benchmark",
-    "item",
-    "doc_hash",
-    "n_samples",
-    "n_correct",
-    "grader",
-]
-# The labels that tell the models of a run apart.
-MODEL_LABELS = ["model_kind", "step", "k", "lam", "variant"]
 
 
 def _completions(sample: dict) -> list[str]:
@@ -147,8 +131,6 @@ def read_completions(path: str | Path):
 def accuracy_rows(items: pd.DataFrame, metric_values: pd.DataFrame) -> pd.DataFrame:
     """Results rows (``evaluate.RESULT_COLUMNS``) from per-item metric values: the mean over
     items, and its standard error as lm-eval states it (sample sd / √items)."""
-    from rldynamics.evaluate import RESULT_COLUMNS
-
     keys = ["run", *MODEL_LABELS, "benchmark", "metric"]
     grouped = metric_values.groupby(keys, dropna=False, sort=False)["value"]
     rows = grouped.agg(
@@ -186,7 +168,9 @@ def rescore(completions: str | Path, out_csv: str | Path, out_items: str | Path)
             }
         )
         for metric, value in scores.items():
-            values.append({**labels, "benchmark": record["benchmark"], "metric": metric, "value": value})
+            values.append(
+                {**labels, "benchmark": record["benchmark"], "metric": metric, "value": value}
+            )
     if not verdicts:
         raise InputError(f"{completions}: holds no completions to re-score")
     items = item_frame(verdicts)

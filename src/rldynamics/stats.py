@@ -83,7 +83,9 @@ def comparison(items: pd.DataFrame, models: list, benchmarks: list[str] | None =
             raise InputError(f"{bench}: models {models} share no item")
         # duplicated model keys (a model compared with itself) read the same row
         scores[bench] = table.loc[models].to_numpy(dtype=float)
-        samples[bench] = int(rows[rows["item"].isin(table.columns)].groupby("model")["n_samples"].sum().min())
+        samples[bench] = int(
+            rows[rows["item"].isin(table.columns)].groupby("model")["n_samples"].sum().min()
+        )
     return Comparison(list(models), shared, scores, samples)
 
 
