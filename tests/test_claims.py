@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -34,15 +33,28 @@ def test_paper_claims_file_is_complete_and_agrees_with_the_reference_numbers():
     paper = claims.read_paper_claims(PAPER_CLAIMS)
     assert paper["citation"].str.contains("arXiv:").all()
     # the claims the issue names are all there
-    for claim_id in ["rank1_recovery", "recovery_rank_k", "trajectory_r2", "trajectory_r2_control",
-                     "alpharl_speedup", "lambda_peak", "bf16_sparsity", "principal_angle",
-                     "spectral_drift", "alpharl_retention_40"]:
+    for claim_id in [
+        "rank1_recovery",
+        "recovery_rank_k",
+        "trajectory_r2",
+        "trajectory_r2_control",
+        "alpharl_speedup",
+        "lambda_peak",
+        "bf16_sparsity",
+        "principal_angle",
+        "spectral_drift",
+        "alpharl_retention_40",
+    ]:
         assert claim_id in set(paper["claim_id"])
     reference = pd.read_csv(REFERENCE)
 
     def ref(setting, benchmark="Avg", model="Qwen3-8B-Base", algorithm="DAPO"):
-        rows = reference[(reference["setting"] == setting) & (reference["benchmark"] == benchmark)
-                         & (reference["model"] == model) & (reference["algorithm"] == algorithm)]
+        rows = reference[
+            (reference["setting"] == setting)
+            & (reference["benchmark"] == benchmark)
+            & (reference["model"] == model)
+            & (reference["algorithm"] == algorithm)
+        ]
         assert len(rows) == 1, (setting, benchmark)
         return float(rows["value"].iloc[0])
 
@@ -75,9 +87,20 @@ def test_paper_claims_without_citation_or_margin_are_refused(tmp_path):
 
 def _verdicts(kind, step, right, k=None, lam=None, variant=None, bench="toy"):
     return [
-        {"run": "t", "model_kind": kind, "step": step, "k": k, "lam": lam, "variant": variant,
-         "benchmark": bench, "item": i, "doc_hash": "", "n_samples": 1, "n_correct": int(c),
-         "grader": "2"}
+        {
+            "run": "t",
+            "model_kind": kind,
+            "step": step,
+            "k": k,
+            "lam": lam,
+            "variant": variant,
+            "benchmark": bench,
+            "item": i,
+            "doc_hash": "",
+            "n_samples": 1,
+            "n_correct": int(c),
+            "grader": "2",
+        }
         for i, c in enumerate(right)
     ]
 
@@ -120,10 +143,23 @@ def test_recovery_is_undefined_when_the_gain_is_not_resolved():
 
 def test_claims_table_marks_numbers_for_other_runs_not_applicable():
     numbers = {
-        "recovery:1": {"value": 0.995, "ci_low": 0.992, "ci_high": 0.999, "n_items": 200,
-                       "n_samples": 600, "checkpoints": "base, step-10"},
-        "update_sparsity": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n_items": 14,
-                            "n_samples": None, "checkpoints": "step-10", "basis": "matrices"},
+        "recovery:1": {
+            "value": 0.995,
+            "ci_low": 0.992,
+            "ci_high": 0.999,
+            "n_items": 200,
+            "n_samples": 600,
+            "checkpoints": "base, step-10",
+        },
+        "update_sparsity": {
+            "value": 0.5,
+            "ci_low": 0.4,
+            "ci_high": 0.6,
+            "n_items": 14,
+            "n_samples": None,
+            "checkpoints": "step-10",
+            "basis": "matrices",
+        },
     }
     paper = claims.read_paper_claims(PAPER_CLAIMS)
     table = claims.claims_table(paper, "toy", numbers, ["paper"])
@@ -152,11 +188,16 @@ def test_claims_table_of_the_reduced_toy_run(finished_run):
         assert decided[column].notna().all(), column
     assert (decided["ci_low"] <= decided["value"] + 1e-9).all()
     assert (decided["value"] <= decided["ci_high"] + 1e-9).all()
-    assert set(table["verdict"]) <= {"reproduced", "not reproduced", "inconclusive",
-                                     "not applicable"}
+    assert set(table["verdict"]) <= {
+        "reproduced",
+        "not reproduced",
+        "inconclusive",
+        "not applicable",
+    }
     intervals = pd.read_csv(out / "tables/intervals.csv")
     assert {"accuracy", "recovery", "retention", "speedup_at_96", "lambda_peak"} <= set(
-        intervals["quantity"])
+        intervals["quantity"]
+    )
     assert (out / "figures/claims_forest.png").stat().st_size > 5000
     verdicts = pd.read_csv(out / "tables/items.csv.gz")
     results = pd.read_csv(out / "tables/results.csv")
@@ -178,7 +219,9 @@ def test_rescoring_reuses_the_stored_completions(finished_run, tmp_path, monkeyp
     monkeypatch.setattr(lm_eval, "simple_evaluate", no_generation)
     completions = f"{chunk}.completions.jsonl.gz"
     # the same grader gives back the stored verdicts and accuracies
-    results, verdicts = items.rescore(completions, tmp_path / "same.csv", tmp_path / "same.items.csv")
+    results, verdicts = items.rescore(
+        completions, tmp_path / "same.csv", tmp_path / "same.items.csv"
+    )
     assert verdicts["n_correct"].tolist() == stored_items["n_correct"].tolist()
     acc = results[results["metric"] == "acc"].reset_index(drop=True)
     assert np.allclose(acc["value"], stored[stored["metric"] == "acc"]["value"])
@@ -186,8 +229,13 @@ def test_rescoring_reuses_the_stored_completions(finished_run, tmp_path, monkeyp
     real = items.score_item
 
     def lenient(outs, gold, form, ks, choices=()):
-        return real([o.rstrip("0") or o for o in outs] if gold.endswith("0") else outs, gold,
-                    form, ks, choices)
+        return real(
+            [o.rstrip("0") or o for o in outs] if gold.endswith("0") else outs,
+            gold,
+            form,
+            ks,
+            choices,
+        )
 
     monkeypatch.setattr(items, "score_item", lenient)
     results, changed = items.rescore(completions, tmp_path / "new.csv", tmp_path / "new.items.csv")
@@ -208,3 +256,56 @@ def test_report_builds_without_rst_warnings(finished_run, tmp_path):
     for marker in ["(ERROR/", "(WARNING/", "Undefined substitution", "System Message"]:
         assert marker not in log, log[-3000:]
     assert report.stat().st_size > 10_000
+
+
+def _claims_of(value, low, high, verdict="reproduced"):
+    paper = claims.read_paper_claims(PAPER_CLAIMS)
+    numbers = {
+        "recovery:1": {
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "n_items": 200,
+            "n_samples": 600,
+            "checkpoints": "base, step-10",
+        }
+    }
+    return claims.claims_table(paper, "toy-seedX", numbers, [])
+
+
+def test_seed_spread_beside_the_item_interval():
+    from rldynamics.seeds import merge_claims, results_block
+
+    # two seeds whose intervals over items each clear 99 %, one that does not
+    tables = [
+        _claims_of(0.995, 0.991, 0.999),
+        _claims_of(0.996, 0.992, 0.999),
+        _claims_of(0.97, 0.95, 0.985),
+    ]
+    merged = merge_claims(tables, [1, 2, 3], "toy-seeds").set_index("claim_id")
+    row = merged.loc["rank1_recovery"]
+    assert row["seed_min"] == pytest.approx(97.0) and row["seed_max"] == pytest.approx(99.6)
+    assert row["value"] == pytest.approx((99.5 + 99.6 + 97.0) / 3)
+    assert row["basis"] == "seeds"  # the seeds spread beyond the typical interval over items
+    assert row["verdict"] == "inconclusive"
+    assert merged.loc["bf16_sparsity", "verdict"] == "not applicable"
+    block = results_block(tables[0], merged.reset_index(), "note")
+    line = next(t for t in block.splitlines() if "rank-1 update recovers" in t)
+    assert "97.0 – 99.6" in line and "over seeds: inconclusive (seeds)" in line
+    with pytest.raises(InputError, match="two seeds at least"):
+        merge_claims(tables[:1], [1], "x")
+
+
+def test_seed_configs_rename_the_run(tmp_path):
+    import yaml
+
+    from rldynamics.seeds import seed_configs
+
+    paths = seed_configs({"run": "toy", "seed": 1, "claims": {"seeds": [1, 2]}}, [1, 2], tmp_path)
+    derived = [yaml.safe_load(p.read_text()) for p in paths]
+    assert [(d["run"], d["seed"], d["claims"]["seeds"]) for d in derived] == [
+        ("toy", 1, []),  # the run's own seed is the run itself
+        ("toy-seed2", 2, []),
+    ]
+    with pytest.raises(InputError, match="at least two different seeds"):
+        seed_configs({"run": "toy"}, [3, 3], tmp_path)

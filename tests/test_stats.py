@@ -43,8 +43,10 @@ def test_interval_covers_a_planted_difference_at_the_nominal_rate():
         covered += low <= truth <= high
         widths.append(high - low)
     rate = covered / pairs
-    print(f"coverage {rate:.3f} of {pairs} pairs; truth {truth:.4f}; mean width "
-          f"{np.mean(widths):.4f}; {time.process_time() - start:.1f} s CPU")
+    print(
+        f"coverage {rate:.3f} of {pairs} pairs; truth {truth:.4f}; mean width "
+        f"{np.mean(widths):.4f}; {time.process_time() - start:.1f} s CPU"
+    )
     assert 0.92 <= rate <= 0.98
     # Pairing matters: the paired interval is narrower than the unpaired one would be.
     unpaired = 2 * 1.96 * np.sqrt(2 * 0.2 / n_items)
@@ -56,8 +58,13 @@ def _items(models, right, n_samples=1, bench="b"):
     for model, verdicts in zip(models, right):
         for item, c in enumerate(verdicts):
             rows.append(
-                {"model": model, "benchmark": bench, "item": item, "n_samples": n_samples,
-                 "n_correct": int(c)}
+                {
+                    "model": model,
+                    "benchmark": bench,
+                    "item": item,
+                    "n_samples": n_samples,
+                    "n_correct": int(c),
+                }
             )
     return pd.DataFrame(rows)
 

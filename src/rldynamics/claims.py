@@ -319,7 +319,11 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
                 row["ci_low"] = row["ci_high"] = float("nan")
             rows.append(row)
             if bench == "average":
-                lookup[f"recovery:{k}"] = {**row, "checkpoints": f"base, step-{final_step}"}
+                lookup[f"recovery:{k}"] = {
+                    **row,
+                    "variant": f"rank {k}",
+                    "checkpoints": f"base, step-{final_step}",
+                }
             rel = _interval_row(
                 run,
                 "relative_accuracy",

@@ -2,7 +2,8 @@
 
 A bootstrap over items says how much a number moves with the benchmark's items; it does not
 say how much it moves when the run itself is redone (warm-up, RL sampling, float kernels).
-Multi-seed mode reruns everything per seed, as run ``<run>-seed<N>``, and merges the claims
+Multi-seed mode reruns everything per seed, as run ``<run>-seed<N>`` (the run's own seed is
+the run itself, whose results are reused), and merges the claims
 tables into one (``merge_claims``) in which each claim carries, beside the interval over
 items, the spread over seeds:
 
@@ -40,8 +41,9 @@ SEED_COLUMNS = ["seeds", "seed_values", "seed_min", "seed_max", "seed_sd"]
 BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
-def seed_run(run: str, seed: int) -> str:
-    return f"{run}-seed{seed}"
+def seed_run(run: str, seed: int, own_seed: int | None = None) -> str:
+    """The run name of a seed: the run itself at its own seed (its results are reused)."""
+    return run if seed == own_seed else f"{run}-seed{seed}"
 
 
 def seed_configs(config: dict, seeds: list[int], folder: Path) -> list[Path]:
@@ -50,9 +52,10 @@ def seed_configs(config: dict, seeds: list[int], folder: Path) -> list[Path]:
         raise InputError(f"multi-seed mode needs at least two different seeds, got {seeds}")
     paths = []
     for seed in seeds:
-        derived = {**config, "run": seed_run(config["run"], seed), "seed": int(seed)}
+        run = seed_run(config["run"], seed, config.get("seed"))
+        derived = {**config, "run": run, "seed": int(seed)}
         derived["claims"] = {**(config.get("claims") or {}), "seeds": []}
-        path = folder / f"seed-{seed}.yaml"
+        path = folder / f"seed-{seed}.yaml"  # the same config as the run's own at its seed
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(derived, sort_keys=False))
         paths.append(path)
@@ -76,12 +79,13 @@ def run_seeds(configfile: Path, seeds: list[int] | None, cores: int, extra: list
         cmd += ["--cores", str(cores), *extra]
         proc = subprocess.run(cmd, env=dict(os.environ))
         if proc.returncode:
-            logs = f"results/{seed_run(config['run'], seed)}/logs"
+            logs = f"results/{seed_run(config['run'], seed, config.get('seed'))}/logs"
             raise InputError(
                 f"the run of seed {seed} failed (snakemake exit {proc.returncode}); "
                 f"its config is {path}, its logs under {logs}"
             )
-    tables = [Path("results") / seed_run(config["run"], s) / "tables/claims.csv" for s in seeds]
+    runs = [seed_run(config["run"], s, config.get("seed")) for s in seeds]
+    tables = [Path("results") / run / "tables/claims.csv" for run in runs]
     merged = merge_claims([pd.read_csv(t) for t in tables], seeds, f"{config['run']}-seeds")
     out = folder / "claims.csv"
     from rldynamics.io import write_csv

@@ -7,15 +7,15 @@ rule evaluate:
     input:
         unpack(scoring_inputs),
     output:
-        csv=f"{RESULTS}/eval/{{chunk}}.csv",
-        json=f"{RESULTS}/eval/{{chunk}}.json",
-        verdicts=f"{RESULTS}/eval/{{chunk}}.items.csv",
         # the completions, kept for re-scoring where evaluate.log_samples is on
         **(
             {"completions": f"{RESULTS}/eval/{{chunk}}.completions.jsonl.gz"}
             if config["evaluate"]["log_samples"]
             else {}
         ),
+        csv=f"{RESULTS}/eval/{{chunk}}.csv",
+        json=f"{RESULTS}/eval/{{chunk}}.json",
+        verdicts=f"{RESULTS}/eval/{{chunk}}.items.csv",
     log:
         f"{RESULTS}/logs/eval/{{chunk}}.log",
     benchmark:
