@@ -265,9 +265,10 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
         comp, point, reps = ev.draw(models)
         n = ev.n_samples(comp, [model])
         for j, bench in enumerate(comp.benchmarks):
+            n_bench = int(ev.samples.get((model, bench), 0))
             rows.append(
                 _interval_row(
-                    run, "accuracy", model, bench, None, point[0, j], reps[:, 0, j], comp, n
+                    run, "accuracy", model, bench, None, point[0, j], reps[:, 0, j], comp, n_bench
                 )
             )
         avg = _interval_row(
@@ -337,9 +338,10 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
             )
             rows.append(rel)
             lookup[f"relative:{k}:{bench}"] = {**rel, "checkpoints": f"step-{final_step}"}
-        rows.append(
-            {**_interval_row(run, "rl_gain", final, "average", None, gain_p, gain_r, comp, n)}
-        )
+        if not any(r["quantity"] == "rl_gain" for r in rows):  # once: the same for every k
+            rows.append(
+                _interval_row(run, "rl_gain", final, "average", None, gain_p, gain_r, comp, n)
+            )
 
     # the λ sweep: rank-1 models at the final step over λ; its peak
     sweep = sorted(
@@ -386,6 +388,8 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
             ret_r = stats.retention(avg_r[:, :n_w], avg_r[:, [-2]])
             n = ev.n_samples(comp, models)
             for i, w in enumerate(labels):
+                # the samples behind each number: its own models' only
+                n = ev.n_samples(comp, [preds[i], final])
                 pct = _percent_label(w["window_fraction"])
                 steps = f"steps ≤ {int(w['window_last_step'])} of {final_step}"
                 row = _interval_row(
@@ -393,6 +397,7 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
                 )
                 row["note"] = f"{method}, window {w['window']}"
                 rows.append(row)
+                n = ev.n_samples(comp, [preds[i]])
                 acc = _interval_row(
                     run,
                     "accuracy_avg",
@@ -416,7 +421,7 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
                         avg_p[n_w + i],
                         avg_r[:, n_w + i],
                         comp,
-                        n,
+                        ev.n_samples(comp, [ends[i]]),
                     )
                     lookup[f"accuracy_avg:window:{pct}"] = {
                         **end_acc,
@@ -427,6 +432,7 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
             best_r = stats.best_speedup(ret_r, speedups, RETENTION_THRESHOLD)
             best_p = 1.0 if np.isnan(best_p) else float(best_p)
             best_r = np.where(np.isnan(best_r), 1.0, best_r)
+            n = ev.n_samples(comp, [*preds, final])
             notes = [f"{method}; windows at speed-ups {', '.join(f'{s:.3g}' for s in speedups)}"]
             if np.any(best_r >= max(speedups)):
                 notes.append("open-ended above: the shortest window already reaches 96 %")
