@@ -108,6 +108,16 @@ def cmd_results_table(args) -> None:
         + f": run `{run}`{seeds}; commit {args.commit or commit(repo)}; machine: {machine()}."
     )
     block = results_block(single, merged, note)
+    if args.intervals and args.alpharl:
+        from rldynamics.seeds import window_block
+
+        windows = window_block(
+            pd.read_csv(args.intervals), pd.read_csv(args.alpharl, dtype={"window": str})
+        )
+        block += (
+            "\nAverage accuracy (%) of the models behind the AlphaRL rows, with 95 % intervals "
+            f"over items (`{args.intervals}`):\n\n{windows}"
+        )
     if not args.readme:
         print(block)
         return
@@ -178,6 +188,8 @@ def add_claims_parsers(sub) -> None:
     p = sub.add_parser("results-table", help="the README's results table from claims tables")
     p.add_argument("--claims", required=True, help="one run's tables/claims.csv")
     p.add_argument("--seeds-claims", help="the merged claims of a multi-seed run")
+    p.add_argument("--intervals", help="the run's tables/intervals.csv (window table)")
+    p.add_argument("--alpharl", help="the run's tables/alpharl.csv (window table)")
     p.add_argument("--commit", help="the commit that produced them (default: HEAD)")
     p.add_argument("--readme", help="fill its claims block (default: print the table)")
     p.set_defaults(func=cmd_results_table)

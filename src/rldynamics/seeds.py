@@ -214,6 +214,40 @@ def results_block(single: pd.DataFrame, merged: pd.DataFrame | None, note: str) 
     return "\n".join(lines) + "\n"
 
 
+def window_block(intervals: pd.DataFrame, alpharl: pd.DataFrame) -> str:
+    """Markdown: average accuracy (%) with its interval, per window, of the window-end
+    checkpoint, each AlphaRL variant and the baseline (the paper's Table 3 form)."""
+    acc = intervals[(intervals["quantity"] == "accuracy") & (intervals["benchmark"] == "average")]
+    acc = acc.set_index("model")
+    windows = alpharl.drop_duplicates("window").sort_values("window_last_step")
+
+    def cell(model: str) -> str:
+        if model not in acc.index:
+            return "–"
+        row = acc.loc[model]
+        return f"{100 * row['value']:.1f} [{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
+
+    head = " | ".join(
+        f"{w['window']} ({int(w['window_last_step'])})" for _, w in windows.iterrows()
+    )
+    lines = [f"| window (last step) | {head} |", "|---" * (len(windows) + 1) + "|"]
+    steps = [int(s) for s in windows["window_last_step"]]
+    lines.append(
+        "| checkpoint at the window's end | "
+        + " | ".join(cell(f"checkpoint/step-{s}") for s in steps)
+        + " |"
+    )
+    for (method, variant), _ in alpharl.groupby(["method", "variant"], sort=False):
+        if method == "alpharl":
+            models = [f"alpharl/step-{s}/k1/lam1/{variant}" for s in steps]
+            name = f"AlphaRL `{variant}`"
+        else:
+            models = [f"{method}/step-{s}/{variant}" for s in steps]
+            name = f"{variant} {method}"
+        lines.append(f"| {name} | " + " | ".join(cell(m) for m in models) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def replace_block(document: str, block: str, source) -> str:
     if BEGIN not in document or END not in document:
         raise InputError(f"{source}: no {BEGIN} … {END} block to fill")
