@@ -41,6 +41,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/alpharl.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/provenance.smk"
 
 
@@ -52,6 +53,7 @@ if config["parameters"]["enabled"]:
 rule all:
     default_target: True
     input:
+        rules.claims.output,
         MANIFEST,
         rules.provenance.output,
         rules.results.output,

@@ -106,7 +106,7 @@ REDUCED = {
     },
     "decompose": {"rank": 2},
     "rank_models": {"ranks": [1, "50%", "full"], "lam_sweep": [0.5, 1.0]},
-    "evaluate": {"batch_size": 40},
+    "evaluate": {"batch_size": 40, "log_samples": True},
     "dynamics": {"control_draws": 10},
     "alpharl": {"windows": [0.5]},
 }

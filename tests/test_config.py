@@ -106,8 +106,10 @@ SINGLE_CHECKPOINT_JOBS = {
     "parameter_table": 1,
     "parameter_figures": 1,
     "provenance": 1,
+    "item_verdicts": 1,
+    "claims": 1,
     "all": 1,
-    "total": 17,
+    "total": 19,
 }
 PAPER_RUNS = {
     "dapo-qwen3-8b": {
@@ -122,7 +124,7 @@ PAPER_RUNS = {
         "dynamics": 1,
         "alpharl_predict": 3 * 6,
         "alpharl_table": 1,
-        "total": 110,
+        "total": 112,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,

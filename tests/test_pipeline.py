@@ -184,3 +184,29 @@ def test_single_checkpoint_run_has_recovery_and_no_trajectory(tmp_path):
         + ["update_sparsity", "principal_angles", "spectral_drift"]
     )
     assert not (out / "tables/linearity.csv").exists() and not (out / "dynamics").exists()
+
+
+def test_format_is_clean():
+    """CI checks the formatters the catalog and the developers' guide ask for."""
+    rules = sorted(str(p) for p in (REPO / "workflow/rules").glob("*.smk"))
+    proc = subprocess.run(
+        ["snakefmt", "--check", str(REPO / "Snakefile"), *rules],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = subprocess.run(
+        ["ruff", "format", "--check", "src", "tests", "workflow"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_workflow_catalog_file():
+    catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    assert catalog["usage"]["report"] is True
+    assert "configfile" in catalog["usage"]["mandatory-flags"]["desc"]

@@ -59,16 +59,23 @@ def agreement_models(results) -> list[dict]:
     ]
 
 
-def completions(out_json) -> dict:
-    """{(model, item): (completion, verdict)} from lm-eval's logged samples."""
+def completions(out_items, out_completions, data) -> dict:
+    """{(model, item): (completion, correct, prompt)} from a job's verdicts and completions
+    (a model's key is its ``variant`` label here)."""
+    import gzip
+
+    import pandas as pd
+
+    questions = [json.loads(line)["question"] for line in data.read_text().splitlines() if line]
+    verdicts = pd.read_csv(out_items)
+    correct = {(r.variant, int(r.item)): int(r.n_correct) for r in verdicts.itertuples()}
     found = {}
-    for key, results in json.loads(out_json.read_text()).items():
-        for sample in results["samples"]["toy_arithmetic"]:
-            found[(key, sample["doc_id"])] = (
-                sample["filtered_resps"][0][0],
-                sample["acc"],
-                sample["arguments"][0][0],
-            )
+    with gzip.open(out_completions, "rt") as handle:
+        for line in handle:
+            record = json.loads(line)
+            item = (record["key"], int(record["item"]))
+            found[item] = (record["completions"][0], correct[item], questions[item[1]])
+    assert set(found) == set(correct)
     return found
 
 
@@ -92,7 +99,8 @@ def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
     from rldynamics.evaluate import ModelLoader, _load_tokenizer, score_models
 
     results = finished_run / "results/ci"
-    models = agreement_models(results)
+    # Each model's key as its variant label: the per-item verdicts carry labels, not keys.
+    models = [{**m, "variant": m["key"]} for m in agreement_models(results)]
     assert len(models) <= 8
     spec = {
         "run": "agreement",
@@ -126,18 +134,23 @@ def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
         str(tmp_path / "vllm.json"),
     ]
     cmd += ["--out-csv", str(tmp_path / "vllm.csv"), "--out-json", str(tmp_path / "vllm.out.json")]
+    cmd += ["--out-items", str(tmp_path / "vllm.items.csv")]
+    cmd += ["--out-completions", str(tmp_path / "vllm.jsonl.gz")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-6000:]
     log = proc.stderr + proc.stdout
     assert log.count("vLLM engine on") == 1, "one engine for the whole job"
-    score_models({**spec, "backend": "hf"}, tmp_path / "hf.csv", tmp_path / "hf.out.json")
+    hf_out = [tmp_path / n for n in ("hf.csv", "hf.out.json", "hf.items.csv", "hf.jsonl.gz")]
+    score_models({**spec, "backend": "hf"}, *hf_out)
 
     # No model folder: nothing with weights in the scratch folder, the run or the test's folder.
     assert not list(scratch.rglob("*.safetensors"))
     assert not list(tmp_path.rglob("*.safetensors"))
     assert sorted(finished_run.rglob("*.safetensors")) == weights_before
 
-    ours, theirs = completions(tmp_path / "vllm.out.json"), completions(tmp_path / "hf.out.json")
+    data = results / "data/test.jsonl"
+    ours = completions(tmp_path / "vllm.items.csv", tmp_path / "vllm.jsonl.gz", data)
+    theirs = completions(tmp_path / "hf.items.csv", tmp_path / "hf.jsonl.gz", data)
     assert set(ours) == set(theirs) and len(ours) == len(models) * len({k[1] for k in ours})
     # The models differ from one another (else a reload that did nothing would agree too).
     accuracy = {}

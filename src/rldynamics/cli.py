@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from rldynamics import __version__
+from rldynamics.cli_args import parse_metrics
+from rldynamics.cli_claims import add_claims_parsers
 from rldynamics.cli_metrics import (
     add_base_metrics_arg,
     add_base_metrics_parser,
@@ -26,15 +28,7 @@ from rldynamics.errors import InputError
 log = logging.getLogger("rldynamics")
 
 
-def _metrics(pairs: list[str]) -> dict[str, str]:
-    """``BENCH=METRIC`` pairs → {benchmark: primary metric}."""
-    out = {}
-    for pair in pairs:
-        bench, sep, metric = pair.partition("=")
-        if not sep or not bench or not metric:
-            raise InputError(f"--metric wants BENCHMARK=METRIC, got {pair!r}")
-        out[bench] = metric
-    return out
+_metrics = parse_metrics
 
 
 def _read_results(path):
@@ -298,7 +292,7 @@ def cmd_evaluate(args) -> None:
     missing = [key for key in ("base", "benchmarks", "models") if key not in spec]
     if missing:
         raise InputError(f"scoring spec lacks {missing}")
-    table = score_models(spec, args.out_csv, args.out_json)
+    table = score_models(spec, args.out_csv, args.out_json, args.out_items, args.out_completions)
     log.info("%d result rows for %d models → %s", len(table), len(spec["models"]), args.out_csv)
 
 
@@ -637,6 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parameters)
 
     add_base_metrics_parser(sub)
+    add_claims_parsers(sub)
 
     p = sub.add_parser("parameter-table", help="gather per-checkpoint metric CSVs into one")
     p.add_argument("--out", required=True)
@@ -663,6 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-json", required=True)
+    p.add_argument("--out-items", help="per-item verdicts (CSV: samples and correct per item)")
+    p.add_argument(
+        "--out-completions",
+        help="the completions, gzip JSON lines (written when the spec's log_samples is on)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("gather", help="concatenate per-evaluation tidy CSVs into one table")

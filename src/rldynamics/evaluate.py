@@ -22,28 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from rldynamics.columns import LABELS, RESULT_COLUMNS  # noqa: F401 (RESULT_COLUMNS re-exported)
 from rldynamics.errors import InputError
 from rldynamics.grading import GRADER_VERSION, pass_ks
 from rldynamics.io import ModelWeights, atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
-# One tidy row per measurement; every table of results uses these columns.
-RESULT_COLUMNS = [
-    "run",
-    "model_kind",
-    "step",
-    "k",
-    "lam",
-    "variant",
-    "benchmark",
-    "metric",
-    "value",
-    "n",
-    "stderr",
-    "grader",
-]
-LABELS = ("run", "model_kind", "step", "k", "lam", "variant")
 BACKENDS = ("hf", "vllm")
 
 
@@ -262,8 +247,18 @@ def _task_configs(spec: dict) -> list[dict]:
     return configs
 
 
-def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.DataFrame:
-    """Score every model of ``spec`` on every benchmark; write tidy rows and lm-eval's JSON."""
+def score_models(
+    spec: dict,
+    out_csv: str | Path,
+    out_json: str | Path,
+    out_items: str | Path | None = None,
+    out_completions: str | Path | None = None,
+) -> pd.DataFrame:
+    """Score every model of ``spec`` on every benchmark; write tidy rows, lm-eval's JSON, the
+    per-item verdicts (``out_items``) and, where ``spec.log_samples`` is on, the completions
+    (``out_completions``, see ``rldynamics.items``)."""
+    from rldynamics.items import CompletionWriter, completion_records, item_frame, item_rows
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     backend = spec.get("backend", "hf")
@@ -278,7 +273,8 @@ def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.Da
     common = dict(
         task_manager=TaskManager(include_defaults=False),
         limit=spec.get("limit"),
-        log_samples=bool(spec.get("log_samples", False)),
+        # Per-item verdicts come from the logged samples: always logged, stored on request.
+        log_samples=True,
         apply_chat_template=bool(spec.get("chat_template", False)),
         random_seed=seed,
         numpy_random_seed=seed,
@@ -303,23 +299,36 @@ def score_models(spec: dict, out_csv: str | Path, out_json: str | Path) -> pd.Da
         from rldynamics.vllm_backend import VllmLM
 
         loader = lm = VllmLM(spec)
-    frames, raw = [], {}
-    for model in spec["models"]:
-        labels = {k: model.get(k) for k in LABELS}
-        labels["run"] = spec.get("run")
-        log.info("scoring %s", model["key"])
-        loader.load(model)
-        results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
-        if results is None:
-            raise RuntimeError(f"lm-eval returned no results for {model['key']}")
-        frame = tidy_rows(results, labels)
-        for _, row in frame.iterrows():
-            log.info(
-                "  %s %s = %.4f (n=%s)", row["benchmark"], row["metric"], row["value"], row["n"]
-            )
-        frames.append(frame)
-        keep = ("results", "n-samples", "configs", "versions", "higher_is_better", "samples")
-        raw[model["key"]] = {k: results[k] for k in keep if k in results}
+    keep_completions = bool(spec.get("log_samples", False)) and out_completions is not None
+    forms = {c["task"]: task_form(c) for c in configs}
+    frames, raw, verdicts = [], {}, []
+    writer = CompletionWriter(out_completions if keep_completions else None).__enter__()
+    try:
+        for model in spec["models"]:
+            labels = {k: model.get(k) for k in LABELS}
+            labels["run"] = spec.get("run")
+            log.info("scoring %s", model["key"])
+            loader.load(model)
+            results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
+            if results is None:
+                raise RuntimeError(f"lm-eval returned no results for {model['key']}")
+            frame = tidy_rows(results, labels)
+            for _, row in frame.iterrows():
+                log.info(
+                    "  %s %s = %.4f (n=%s)", row["benchmark"], row["metric"], row["value"], row["n"]
+                )
+            frames.append(frame)
+            samples = results.get("samples") or {}
+            verdicts += item_rows(samples, labels)
+            writer.write(completion_records(samples, model["key"], labels, forms))
+            keep = ("results", "n-samples", "configs", "versions", "higher_is_better")
+            raw[model["key"]] = {k: results[k] for k in keep if k in results}
+    except BaseException as err:  # the partial completions file is removed, not kept
+        writer.__exit__(type(err), err, err.__traceback__)
+        raise
+    writer.__exit__(None, None, None)
+    if out_items is not None:
+        write_csv(out_items, item_frame(verdicts))
     with atomic_path(out_json) as tmp:
         tmp.write_text(json.dumps(raw, indent=1, default=handle_non_serializable))
     table = pd.concat(frames, ignore_index=True)

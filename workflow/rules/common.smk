@@ -552,3 +552,29 @@ def trajectory_args(wildcards, input):
         f"--linearity {input.linearity} --control {input.control} --series {input.series}"
         f" --alpharl {input.alpharl}"
     )
+
+
+# --- claims -----------------------------------------------------------------------------
+
+
+def claims_inputs(wildcards):
+    inputs = {
+        "verdicts": rules.item_verdicts.output[0],
+        "paper": str(REPO_DIR / "workflow/data/paper_claims.csv"),
+    }
+    if TRAJECTORY:
+        inputs["alpharl"] = rules.alpharl_table.output[0]
+        inputs["linearity"] = rules.dynamics.output.linearity
+    if config["parameters"]["enabled"]:
+        inputs["parameters"] = f"{RESULTS}/tables/parameters.csv"
+    return inputs
+
+
+def claims_args(wildcards, input):
+    args = []
+    if TRAJECTORY:
+        args += [f"--alpharl {input.alpharl}", f"--linearity {input.linearity}"]
+        args += ["--variants", *VARIANTS]
+    if config["parameters"]["enabled"]:
+        args.append(f"--parameters {input.parameters}")
+    return " ".join(args)

@@ -7,8 +7,15 @@ rule evaluate:
     input:
         unpack(scoring_inputs),
     output:
+        # the completions, kept for re-scoring where evaluate.log_samples is on
+        **(
+            {"completions": f"{RESULTS}/eval/{{chunk}}.completions.jsonl.gz"}
+            if config["evaluate"]["log_samples"]
+            else {}
+        ),
         csv=f"{RESULTS}/eval/{{chunk}}.csv",
         json=f"{RESULTS}/eval/{{chunk}}.json",
+        verdicts=f"{RESULTS}/eval/{{chunk}}.items.csv",
     log:
         f"{RESULTS}/logs/eval/{{chunk}}.log",
     benchmark:
@@ -25,9 +32,15 @@ rule evaluate:
         gpu=config["evaluate"]["gpus"],
     params:
         spec=scoring_spec,
+        completions=lambda w, output: (
+            f"--out-completions {output.completions}"
+            if config["evaluate"]["log_samples"]
+            else ""
+        ),
     shell:
         "rldynamics evaluate --spec {params.spec:q} --out-csv {output.csv}"
-        " --out-json {output.json} > {log} 2>&1"
+        " --out-json {output.json} --out-items {output.verdicts} {params.completions}"
+        " > {log} 2>&1"
 
 
 rule checkpoint_results:
@@ -58,3 +71,16 @@ rule results:
         ENV
     shell:
         "rldynamics gather --out {output} {input} > {log} 2>&1"
+
+
+rule item_verdicts:
+    input:
+        [csv.replace(".csv", ".items.csv") for csv in eval_csvs()],
+    output:
+        f"{RESULTS}/tables/items.csv.gz",
+    log:
+        f"{RESULTS}/logs/items.log",
+    conda:
+        ENV
+    shell:
+        "rldynamics items --out {output} {input} > {log} 2>&1"

@@ -1,0 +1,324 @@
+"""Claims: the papers' numbers file, verdicts off the whole interval, numbers from items, the
+claims table of the reduced toy run, re-scoring from stored completions, the report."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rldynamics import claims, items
+from rldynamics.errors import InputError
+from tests.conftest import REPO
+
+PAPER_CLAIMS = REPO / "workflow/data/paper_claims.csv"
+REFERENCE = REPO.parent / "shared/reference/paper_numbers.csv"
+
+
+def test_verdict_reads_the_whole_interval():
+    assert claims.verdict(">=", 99.17, 0.17, 99.2, 99.9) == "reproduced"
+    assert claims.verdict(">=", 99.17, 0.17, 80.0, 98.9) == "not reproduced"
+    assert claims.verdict(">=", 99.17, 0.17, 95.0, 100.0) == "inconclusive"
+    assert claims.verdict("<=", 1.0, 0.0, 0.2, 0.9) == "reproduced"
+    assert claims.verdict("≈", 53.38, 2, 52.0, 54.0) == "reproduced"
+    assert claims.verdict("≈", 53.38, 2, 56.0, 58.0) == "not reproduced"
+    assert claims.verdict("≈", 53.38, 2, 50.0, 54.0) == "inconclusive"
+    assert claims.verdict("≈", 53.38, 2, float("nan"), 54.0) == "inconclusive"
+
+
+def test_paper_claims_file_is_complete_and_agrees_with_the_reference_numbers():
+    paper = claims.read_paper_claims(PAPER_CLAIMS)
+    assert paper["citation"].str.contains("arXiv:").all()
+    # the claims the issue names are all there
+    for claim_id in [
+        "rank1_recovery",
+        "recovery_rank_k",
+        "trajectory_r2",
+        "trajectory_r2_control",
+        "alpharl_speedup",
+        "lambda_peak",
+        "bf16_sparsity",
+        "principal_angle",
+        "spectral_drift",
+        "alpharl_retention_40",
+    ]:
+        assert claim_id in set(paper["claim_id"])
+    reference = pd.read_csv(REFERENCE)
+
+    def ref(setting, benchmark="Avg", model="Qwen3-8B-Base", algorithm="DAPO"):
+        rows = reference[
+            (reference["setting"] == setting)
+            & (reference["benchmark"] == benchmark)
+            & (reference["model"] == model)
+            & (reference["algorithm"] == algorithm)
+        ]
+        assert len(rows) == 1, (setting, benchmark)
+        return float(rows["value"].iloc[0])
+
+    by_id = paper.set_index("claim_id")["paper_value"]
+    full = ref("full")
+    for pct in (5, 10, 20, 30, 40, 50):
+        expected = 100 * ref(f"window {pct}% + AlphaRL") / full
+        assert by_id[f"alpharl_retention_{pct}"] == pytest.approx(expected, abs=0.006)
+    assert by_id["final_accuracy"] == full
+    assert by_id["alpharl40_accuracy"] == ref("window 40% + AlphaRL")
+    assert by_id["rank1_recovery"] == ref("rank-1", "recovery", "all", "all")
+    assert by_id["trajectory_r2"] == ref("trajectory", "R2", "all", "all")
+    assert by_id["alpharl_speedup"] == ref("AlphaRL", "speedup", "all", "all")
+    assert by_id["bf16_sparsity"] == ref("final", "bf16 update sparsity", "Qwen3-8B-Base")
+
+
+def test_paper_claims_without_citation_or_margin_are_refused(tmp_path):
+    table = pd.read_csv(PAPER_CLAIMS)
+    bad = table.copy()
+    bad.loc[0, "citation"] = ""
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="row 2 .*no citation"):
+        claims.read_paper_claims(tmp_path / "bad.csv")
+    bad = table.copy()
+    bad.loc[0, "margin"] = np.nan
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="needs a margin"):
+        claims.read_paper_claims(tmp_path / "bad.csv")
+
+
+def _verdicts(kind, step, right, k=None, lam=None, variant=None, bench="toy"):
+    return [
+        {
+            "run": "t",
+            "model_kind": kind,
+            "step": step,
+            "k": k,
+            "lam": lam,
+            "variant": variant,
+            "benchmark": bench,
+            "item": i,
+            "doc_hash": "",
+            "n_samples": 1,
+            "n_correct": int(c),
+            "grader": "2",
+        }
+        for i, c in enumerate(right)
+    ]
+
+
+def test_recovery_and_its_interval_come_from_items():
+    rng = np.random.default_rng(0)
+    n = 300
+    base = rng.random(n) < 0.3
+    final = base | (rng.random(n) < 0.6)
+    rank1 = np.where(rng.random(n) < 0.9, final, base)  # most of the gain
+    rows = _verdicts("base", 0, base) + _verdicts("checkpoint", 10, final)
+    rows += _verdicts("rank-k", 10, rank1, k="1", lam=1.0, variant="frobenius")
+    ev = claims.Evidence(pd.DataFrame(rows), {"toy": "acc"}, n_boot=500, seed=0)
+    table, numbers = claims.derived_numbers(ev, "t", None, final_step=10, lam=1.0)
+    rec = numbers["recovery:1"]
+    expected = (rank1.mean() - base.mean()) / (final.mean() - base.mean())
+    assert rec["value"] == pytest.approx(expected)
+    assert rec["ci_low"] < expected < rec["ci_high"] and rec["ci_high"] - rec["ci_low"] < 0.3
+    assert rec["n_items"] == n
+    acc = table[(table["quantity"] == "accuracy") & (table["benchmark"] == "toy")]
+    assert len(acc) == 3
+
+
+def test_recovery_is_undefined_when_the_gain_is_not_resolved():
+    rng = np.random.default_rng(1)
+    base = rng.random(40) < 0.5
+    final = base.copy()
+    final[:2] = ~final[:2]  # a gain that sampling cannot tell from 0
+    rows = _verdicts("base", 0, base) + _verdicts("checkpoint", 10, final)
+    rows += _verdicts("rank-k", 10, base, k="1", lam=1.0, variant="frobenius")
+    ev = claims.Evidence(pd.DataFrame(rows), {"toy": "acc"}, n_boot=300, seed=0)
+    _, numbers = claims.derived_numbers(ev, "t", None, final_step=10, lam=1.0)
+    assert np.isnan(numbers["recovery:1"]["ci_low"])
+    assert "undefined" in numbers["recovery:1"]["note"]
+    paper = claims.read_paper_claims(PAPER_CLAIMS)
+    table = claims.claims_table(paper, "t", numbers, [])
+    row = table[table["claim_id"] == "rank1_recovery"].iloc[0]
+    assert row["verdict"] == "inconclusive"
+
+
+def test_claims_table_marks_numbers_for_other_runs_not_applicable():
+    numbers = {
+        "recovery:1": {
+            "value": 0.995,
+            "ci_low": 0.992,
+            "ci_high": 0.999,
+            "n_items": 200,
+            "n_samples": 600,
+            "checkpoints": "base, step-10",
+        },
+        "update_sparsity": {
+            "value": 0.5,
+            "ci_low": 0.4,
+            "ci_high": 0.6,
+            "n_items": 14,
+            "n_samples": None,
+            "checkpoints": "step-10",
+            "basis": "matrices",
+        },
+    }
+    paper = claims.read_paper_claims(PAPER_CLAIMS)
+    table = claims.claims_table(paper, "toy", numbers, ["paper"])
+    assert list(table.columns[:16]) == claims.CLAIM_COLUMNS[:16]
+    table = table.set_index("claim_id")
+    assert table.loc["rank1_recovery", "verdict"] == "reproduced"
+    assert table.loc["rank1_recovery", "value"] == pytest.approx(99.5)
+    assert table.loc["bf16_sparsity", "verdict"] == "not applicable"  # a number for dapo only
+    assert table.loc["bf16_sparsity", "value"] == pytest.approx(50.0)
+    assert table.loc["alpharl_speedup", "verdict"] == "not applicable"  # this run lacks it
+    on_dapo = claims.claims_table(paper, "dapo-qwen3-8b", numbers, []).set_index("claim_id")
+    assert on_dapo.loc["bf16_sparsity", "verdict"] == "not reproduced"
+
+
+# --- on the reduced toy run -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_claims_table_of_the_reduced_toy_run(finished_run):
+    out = finished_run / "results/ci"
+    table = pd.read_csv(out / "tables/claims.csv")
+    assert list(table.columns[:16]) == claims.CLAIM_COLUMNS[:16]
+    decided = table[table["verdict"] != "not applicable"]
+    assert len(decided) >= 3
+    # a recovery whose gain is not resolved is undefined (the reduced world's gain is small)
+    undefined = decided["note"].fillna("").str.contains("undefined")
+    assert (decided[undefined]["verdict"] == "inconclusive").all()
+    decided = decided[~undefined]
+    for column in ["paper_value", "value", "ci_low", "ci_high", "verdict"]:
+        assert decided[column].notna().all(), column
+    assert (decided["ci_low"] <= decided["value"] + 1e-9).all()
+    assert (decided["value"] <= decided["ci_high"] + 1e-9).all()
+    assert set(table["verdict"]) <= {
+        "reproduced",
+        "not reproduced",
+        "inconclusive",
+        "not applicable",
+    }
+    intervals = pd.read_csv(out / "tables/intervals.csv")
+    assert {"accuracy", "recovery", "retention", "speedup_at_96", "lambda_peak"} <= set(
+        intervals["quantity"]
+    )
+    assert (out / "figures/claims_forest.png").stat().st_size > 5000
+    verdicts = pd.read_csv(out / "tables/items.csv.gz")
+    results = pd.read_csv(out / "tables/results.csv")
+    acc = results[results["metric"] == "acc"]
+    assert len(verdicts) == len(acc) * 40  # every scored model, every item
+
+
+@pytest.mark.slow
+def test_rescoring_reuses_the_stored_completions(finished_run, tmp_path, monkeypatch):
+    chunk = finished_run / "results/ci/eval/checkpoints/chunk-0"
+    stored = pd.read_csv(f"{chunk}.csv")
+    stored_items = pd.read_csv(f"{chunk}.items.csv")
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("re-scoring must not generate")
+
+    import lm_eval
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", no_generation)
+    completions = f"{chunk}.completions.jsonl.gz"
+    # the same grader gives back the stored verdicts and accuracies
+    results, verdicts = items.rescore(
+        completions, tmp_path / "same.csv", tmp_path / "same.items.csv"
+    )
+    assert verdicts["n_correct"].tolist() == stored_items["n_correct"].tolist()
+    acc = results[results["metric"] == "acc"].reset_index(drop=True)
+    assert np.allclose(acc["value"], stored[stored["metric"] == "acc"]["value"])
+    # a changed grader (it also takes the answer with a trailing '0' dropped) changes them
+    real = items.score_item
+
+    def lenient(outs, gold, form, ks, choices=()):
+        return real(
+            [o.rstrip("0") or o for o in outs] if gold.endswith("0") else outs,
+            gold,
+            form,
+            ks,
+            choices,
+        )
+
+    monkeypatch.setattr(items, "score_item", lenient)
+    results, changed = items.rescore(completions, tmp_path / "new.csv", tmp_path / "new.items.csv")
+    assert len(changed) == len(stored_items)
+    with gzip.open(completions, "rt") as handle:
+        records = [json.loads(line) for line in handle]
+    assert {r["key"] for r in records} >= {"base"} and all(r["completions"] for r in records)
+    # exactly the right answers ending in 0 (read without their 0 now) turned wrong
+    turned = [
+        r["answer"].endswith("0") and r["completions"][0].strip() == r["answer"] for r in records
+    ]
+    assert any(turned)
+    expected = stored_items["n_correct"].to_numpy() - np.array(turned, dtype=int)
+    assert changed["n_correct"].tolist() == expected.tolist()
+    new_acc = results[results["metric"] == "acc"]["value"].to_numpy()
+    assert (new_acc <= acc["value"].to_numpy() + 1e-12).all() and new_acc.sum() < acc["value"].sum()
+
+
+@pytest.mark.slow
+def test_report_builds_without_rst_warnings(finished_run, tmp_path):
+    from tests.conftest import snakemake
+
+    report = tmp_path / "report.zip"
+    proc = snakemake(finished_run, "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    for marker in ["(ERROR/", "(WARNING/", "Undefined substitution", "System Message"]:
+        assert marker not in log, log[-3000:]
+    assert report.stat().st_size > 10_000
+
+
+def _claims_of(value, low, high, verdict="reproduced"):
+    paper = claims.read_paper_claims(PAPER_CLAIMS)
+    numbers = {
+        "recovery:1": {
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "n_items": 200,
+            "n_samples": 600,
+            "checkpoints": "base, step-10",
+        }
+    }
+    return claims.claims_table(paper, "toy-seedX", numbers, [])
+
+
+def test_seed_spread_beside_the_item_interval():
+    from rldynamics.seeds import merge_claims, results_block
+
+    # two seeds whose intervals over items each clear 99 %, one that does not
+    tables = [
+        _claims_of(0.995, 0.991, 0.999),
+        _claims_of(0.996, 0.992, 0.999),
+        _claims_of(0.97, 0.95, 0.985),
+    ]
+    merged = merge_claims(tables, [1, 2, 3], "toy-seeds").set_index("claim_id")
+    row = merged.loc["rank1_recovery"]
+    assert row["seed_min"] == pytest.approx(97.0) and row["seed_max"] == pytest.approx(99.6)
+    assert row["value"] == pytest.approx((99.5 + 99.6 + 97.0) / 3)
+    assert row["basis"] == "seeds"  # the seeds spread beyond the typical interval over items
+    assert row["verdict"] == "inconclusive"
+    assert merged.loc["bf16_sparsity", "verdict"] == "not applicable"
+    block = results_block(tables[0], merged.reset_index(), "note")
+    line = next(t for t in block.splitlines() if "rank-1 update recovers" in t)
+    assert "97.0 – 99.6" in line and "over seeds: inconclusive (seeds)" in line
+    with pytest.raises(InputError, match="two seeds at least"):
+        merge_claims(tables[:1], [1], "x")
+
+
+def test_seed_configs_rename_the_run(tmp_path):
+    import yaml
+
+    from rldynamics.seeds import seed_configs
+
+    paths = seed_configs({"run": "toy", "seed": 1, "claims": {"seeds": [1, 2]}}, [1, 2], tmp_path)
+    derived = [yaml.safe_load(p.read_text()) for p in paths]
+    assert [(d["run"], d["seed"], d["claims"]["seeds"]) for d in derived] == [
+        ("toy", 1, []),  # the run's own seed is the run itself
+        ("toy-seed2", 2, []),
+    ]
+    with pytest.raises(InputError, match="at least two different seeds"):
+        seed_configs({"run": "toy"}, [3, 3], tmp_path)
