@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safetensors import safe_open
 from safetensors.torch import save_file
 
-from rldynamics.io import ModelWeights, atomic_path, copy_side_files
+from rldynamics.io import ModelWeights, atomic_path, copy_side_files, load_factors
 from rldynamics.io import progress as progress_bar
 from rldynamics.recipes import RankKModel, rank_k_parts, rl_checkpoint_for
 
@@ -32,9 +31,10 @@ def build_model(
 
     Returns counts of what each tensor was made of (rank-k, base, rl).
     """
-    with safe_open(str(factors_path), framework="pt") as handle:
-        meta = handle.metadata() or {}
-    rest_from = str(rl_checkpoint_for(factors_path, meta, checkpoint)) if rest == "rl" else None
+    rest_from = None
+    if rest == "rl":  # the RL checkpoint: given, or recorded in the factor file's metadata
+        _, meta = load_factors(factors_path)
+        rest_from = str(rl_checkpoint_for(factors_path, meta, checkpoint))
     recipe = RankKModel(
         base=str(base_dir),
         factors=str(factors_path),
