@@ -93,12 +93,12 @@ REDUCED = {
     "seed": 7,
     "toy": {
         "task": {"digits": 1, "n_train": 60, "n_test": 40},
-        # One head of 32: vLLM's CPU attention takes head sizes from 32 up (tests/test_vllm.py).
+        # Heads of 32: vLLM's CPU attention takes head sizes from 32 up (tests/test_vllm.py).
         "model": {
-            "hidden_size": 32,
+            "hidden_size": 64,
             "intermediate_size": 64,
             "num_layers": 1,
-            "num_heads": 1,
+            "num_heads": 2,
             "num_kv_heads": 1,
         },
         "warmup": {"steps": 300, "lr": 0.003, "batch_size": 32, "wrong_fraction": 0.6},

@@ -229,12 +229,18 @@ def test_rescoring_reuses_the_stored_completions(finished_run, tmp_path, monkeyp
     assert verdicts["n_correct"].tolist() == stored_items["n_correct"].tolist()
     acc = results[results["metric"] == "acc"].reset_index(drop=True)
     assert np.allclose(acc["value"], stored[stored["metric"] == "acc"]["value"])
-    # a changed grader (it also takes the answer with a trailing '0' dropped) changes them
+    with gzip.open(completions, "rt") as handle:
+        records = [json.loads(line) for line in handle]
+    assert {r["key"] for r in records} >= {"base"} and all(r["completions"] for r in records)
+    # A changed grader (it also takes the answer with its trailing digit dropped, for one digit
+    # that closes a right answer of two or more digits here) changes them.
+    right = [r for r in records if r["completions"][0].strip() == r["answer"]]
+    digit = next(r["answer"][-1] for r in right if r["answer"].rstrip(r["answer"][-1]))
     real = items.score_item
 
     def lenient(outs, gold, form, ks, choices=()):
         return real(
-            [o.rstrip("0") or o for o in outs] if gold.endswith("0") else outs,
+            [o.rstrip(digit) or o for o in outs] if gold.endswith(digit) else outs,
             gold,
             form,
             ks,
@@ -244,12 +250,12 @@ def test_rescoring_reuses_the_stored_completions(finished_run, tmp_path, monkeyp
     monkeypatch.setattr(items, "score_item", lenient)
     results, changed = items.rescore(completions, tmp_path / "new.csv", tmp_path / "new.items.csv")
     assert len(changed) == len(stored_items)
-    with gzip.open(completions, "rt") as handle:
-        records = [json.loads(line) for line in handle]
-    assert {r["key"] for r in records} >= {"base"} and all(r["completions"] for r in records)
-    # exactly the right answers ending in 0 (read without their 0 now) turned wrong
+    # exactly the right answers ending in that digit (read without it now) turned wrong
     turned = [
-        r["answer"].endswith("0") and r["completions"][0].strip() == r["answer"] for r in records
+        r["answer"].endswith(digit)
+        and bool(r["answer"].rstrip(digit))
+        and r["completions"][0].strip() == r["answer"]
+        for r in records
     ]
     assert any(turned)
     expected = stored_items["n_correct"].to_numpy() - np.array(turned, dtype=int)
