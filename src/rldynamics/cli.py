@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rldynamics import __version__
+from rldynamics.cli_claims import add_claims_parsers
 from rldynamics.cli_metrics import (
     add_base_metrics_arg,
     add_base_metrics_parser,
@@ -21,7 +22,7 @@ from rldynamics.cli_metrics import (
     metric_settings,
     set_threads,
 )
-from rldynamics.cli_claims import add_claims_parsers
+from rldynamics.cli_plan import add_plan_parser
 from rldynamics.errors import InputError
 
 log = logging.getLogger("rldynamics")
@@ -759,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
     p.add_argument("--readme", help="fill this file's disk-plan block instead of printing")
     p.set_defaults(func=cmd_disk_plan)
+    add_plan_parser(sub)
 
     p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
