@@ -85,6 +85,7 @@ def cmd_compute_plan(args) -> None:
     if readme is not None:
         write_text(readme, document)
         log.info("compute plans of %s → %s", ", ".join(args.config), readme)
+    if readme is not None or args.config_comment:
         return
     if args.json:
         doc = [
@@ -143,5 +144,10 @@ def add_plan_parser(sub) -> None:
         default=".",
         help="the run's working directory (its results/<run>/ holds base and checkpoints)",
     )
-    p.add_argument("--pilot-items", type=int, default=4, help="items of each benchmark")
+    p.add_argument(
+        "--pilot-items",
+        type=int,
+        default=4,
+        help="items of each benchmark the pilot scores",
+    )
     p.set_defaults(func=cmd_compute_plan)

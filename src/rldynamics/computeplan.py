@@ -300,14 +300,15 @@ def markdown(result: dict) -> str:
     where = "GPU" if totals["scoring_on_gpu"] else "CPU"
     lines.append(
         f"| **scoring** ({totals['scoring_jobs']} jobs; {_hours(totals['engine_gpu_hours'])} h "
-        f"of engine starts at {s['engine_start_s']:g} s; {s['throughput']:g} tokens/s per {where})"
+        f"of engine starts at {s['engine_start_s']:.3g} s; {s['throughput']:,.0f} tokens/s per "
+        f"{where})"
         f" | {totals['models']} | | | {totals['generations']:,} | {_tokens(totals['tokens'])} "
         f"| {_hours(totals['generation_gpu_hours'] + totals['engine_gpu_hours'])} | | |"
     )
     where = "GPU" if totals["decompose_on_gpu"] else "CPU"
     lines.append(
         f"| **decomposition and parameter metrics** ({totals['decompose_jobs']} jobs at "
-        f"{s['decompose_gpu_s']:g} s, on the {where}) | | | | | "
+        f"{s['decompose_gpu_s']:.3g} s, on the {where}) | | | | | "
         f"| {_hours(totals['decompose_hours'])} | | |"
     )
     lines.append(f"| **total GPU-hours** | | | | | | **{_hours(totals['gpu_hours'])}** | | |")
@@ -364,7 +365,7 @@ def summary_line(result: dict) -> str:
     t = result["totals"]
     return (
         f"compute plan: {_hours(t['gpu_hours'])} GPU-hours, {_tokens(t['tokens'])} generated "
-        f"tokens ({t['tokens_ratio']:.2f}× fewer than {t['reference_n']} samples everywhere); "
+        f"tokens ({t['reference_n']} samples on every model: {t['tokens_ratio']:.2f}× as many); "
         "`rldynamics compute-plan --config <this file>`"
     )
 

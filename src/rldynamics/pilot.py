@@ -4,9 +4,9 @@ score_models`), to measure what the plan is priced with.
 
 Measured: mean completion length per benchmark (tokens of the base model's tokenizer), the
 base and final accuracy per benchmark, the between-item share of the variance and the items'
-correlation between the two models (:mod:`rldynamics.stats`), the engine start (a scoring
-call of one model on one item at one sample) and the throughput (generated tokens over the
-time of the full call less its engine starts).
+correlation between the two models (:mod:`rldynamics.stats`), the throughput (generated tokens
+over the time spent in lm-eval's generation) and the engine start (the rest of the call's
+time, per engine: one per call with hf, one per model with vllm).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import math
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -104,32 +105,63 @@ def _score(spec: dict, folder: Path, name: str):
     return wall, pd.read_csv(out["items.csv"]), list(read_completions(out["jsonl.gz"]))
 
 
+@contextmanager
+def generation_timer():
+    """Seconds spent in lm-eval's ``generate_until`` of the hf and vllm models, summed over
+    the calls made inside the block: the time of generating, without what a call costs
+    before it generates (loading lm-eval, the datasets and the model: the engine start)."""
+    import importlib
+
+    spent = [0.0]
+    patched = []
+    for module_name, class_name in (
+        ("lm_eval.models.huggingface", "HFLM"),
+        ("lm_eval.models.vllm_causallms", "VLLM"),
+    ):
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):  # vllm is absent on machines without a GPU
+            continue
+        original = cls.generate_until
+
+        def timed(self, *args, _original=original, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        cls.generate_until = timed
+        patched.append((cls, original))
+    try:
+        yield spent
+    finally:
+        for cls, original in patched:
+            cls.generate_until = original
+
+
 def measure(config: dict, steps: list[int], workdir: Path, items: int = 4) -> dict:
     """The pilot's figures (see the module's docstring)."""
     from transformers import AutoTokenizer
 
     spec = pilot_spec(config, steps, workdir, items)
-    warm = copy.deepcopy(spec)
-    warm["models"] = warm["models"][:1]
-    warm["item_limit"] = 1
-    warm["generation"] = {**warm["generation"], "n": 1}
-    warm["benchmarks"] = warm["benchmarks"][:1]
     with tempfile.TemporaryDirectory(prefix="rldynamics-pilot-") as tmp:
-        engine_s, _, _ = _score(warm, Path(tmp), "warm")
-        wall, verdicts, records = _score(spec, Path(tmp), "pilot")
+        with generation_timer() as spent:
+            wall, verdicts, records = _score(spec, Path(tmp), "pilot")
+    generating = spent[0]
     tokenizer = AutoTokenizer.from_pretrained(
         spec["base"], trust_remote_code=spec["trust_remote_code"]
     )
     lengths: dict[str, list[int]] = {}
     for record in records:
         for text in record["completions"]:
-            lengths.setdefault(record["benchmark"], []).append(
-                len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            )
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            lengths.setdefault(record["benchmark"], []).append(len(ids))
     generated = sum(sum(v) for v in lengths.values())
+    throughput = generated / generating if generating > 0 else float("nan")
     # hf loads lm-eval and the base once per call; vllm starts an engine per model
     starts = 1 if spec["backend"] == "hf" else len(spec["models"])
-    generating = wall - starts * engine_s
+    engine_s = max(0.0, wall - generating) / starts
     greedy = float(spec["generation"]["temperature"]) == 0
     per_benchmark, shares, correlations = {}, [], []
     for name, rows in verdicts.groupby("benchmark"):
@@ -160,8 +192,9 @@ def measure(config: dict, steps: list[int], workdir: Path, items: int = 4) -> di
         "samples": int(spec["generation"]["n"]),
         "generated_tokens": generated,
         "wall_s": wall,
+        "generating_s": generating,
         "engine_start_s": engine_s,
-        "throughput": generated / generating if generating > 0 else float("nan"),
+        "throughput": throughput,
         "between_item_share": float(np.mean(shares)) if shares else float("nan"),
         "item_correlation": float(np.mean(correlations)) if correlations else float("nan"),
         "benchmarks": per_benchmark,
@@ -201,7 +234,9 @@ def comparison_markdown(config: dict, measured: dict) -> str:
     def fmt(value, pct=False):
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             return "?"
-        return f"{100 * value:.1f} %" if pct else f"{value:,.3g}"
+        if pct:
+            return f"{100 * value:.1f} %"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
     lines = ["| Figure | Configured | Measured by the pilot |", "|---|---:|---:|"]
     for key, label in (
