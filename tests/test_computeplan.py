@@ -82,7 +82,10 @@ def test_seeded_items_are_the_same_nested_and_sorted():
     "budgets, message",
     [
         ({"trajectory": {"n": 2}}, "pass@4 is not in the results table of the trajectory"),
-        ({"trajectory": {"benchmarks": ["gsm8k"]}}, "trajectory models feed alpharl.signals.paper, which reads"),
+        (
+            {"trajectory": {"benchmarks": ["gsm8k"]}},
+            "trajectory models feed alpharl.signals.paper, which reads",
+        ),
         ({"alpharl": {"benchmarks": ["mmlu"]}}, "evaluate.budgets.alpharl.benchmarks: ['mmlu']"),
     ],
 )
@@ -256,3 +259,21 @@ def test_pilot_on_the_shared_toy_run(finished_run):
         result["pilot"]["measured"]["throughput"]
     )
     assert result["pilot"]["configured_plan"]["settings"]["throughput"] == 2000
+
+
+def test_item_limit_scores_the_seeded_items_through_lm_eval(tmp_path):
+    """lm-eval's ``samples`` takes the subset: the item indices its task holds."""
+    from lm_eval.tasks import TaskManager
+
+    from rldynamics.evaluate import item_subsets, task_config
+
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(f'{{"question": "{i}+1=", "answer": "{i + 1}"}}\n' for i in range(12)))
+    config = task_config(REPO / "workflow/tasks/toy_arithmetic.yaml", data)
+    config["task"] = "toy_arithmetic"
+    manager = TaskManager(include_defaults=False)
+    subsets = item_subsets([config], manager, None, 5, seed=7)
+    assert subsets == {"toy_arithmetic": seeded_items(12, 5, seed=7)}
+    # evaluate.limit caps the pool the subset is drawn from
+    capped = item_subsets([config], manager, 8, 5, seed=7)
+    assert capped == {"toy_arithmetic": seeded_items(8, 5, seed=7)}
