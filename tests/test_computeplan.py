@@ -277,3 +277,12 @@ def test_item_limit_scores_the_seeded_items_through_lm_eval(tmp_path):
     # evaluate.limit caps the pool the subset is drawn from
     capped = item_subsets([config], manager, 8, 5, seed=7)
     assert capped == {"toy_arithmetic": seeded_items(8, 5, seed=7)}
+
+
+def test_hf_engine_starts_are_the_jobs_shared_out_over_families():
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    validate(config, SCHEMA, set_default=True)
+    result = computeplan.plan(config)
+    starts = sum(f["engine_starts"] for f in result["families"])
+    assert starts == pytest.approx(result["totals"]["scoring_jobs"])
+    assert result["totals"]["scoring_jobs"] == 17  # the toy world's evaluate jobs

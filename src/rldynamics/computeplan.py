@@ -169,8 +169,16 @@ def plan(config: dict, steps: list[int] | None = None) -> dict:
                 }
             )
         rows += fam_rows
-        jobs = [c for c, keys in job_chunks.items() if run.family_of[keys[0]] == family]
-        starts = len(models) if ev["backend"] == "vllm" else len(jobs)
+        # vllm starts an engine per model; hf loads once per job, a job's start shared out
+        # over the families of its models (families of one budget share jobs)
+        starts = (
+            len(models)
+            if ev["backend"] == "vllm"
+            else sum(
+                sum(run.family_of[k] == family for k in keys) / len(keys)
+                for keys in job_chunks.values()
+            )
+        )
         # the mean over independent benchmarks: half-widths add in quadrature
         acc_avg = math.sqrt(sum(r["accuracy_half_width"] ** 2 for r in fam_rows)) / len(fam_rows)
         families.append(
