@@ -24,6 +24,7 @@ from rldynamics.runmodels import (
     seeded_items,
 )
 from tests.conftest import REDUCED, REPO
+from tests.test_config import PAPER_RUNS
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 PAPER = sorted(p.stem for p in (REPO / "config/paper").glob("*.yaml"))
@@ -111,7 +112,9 @@ def test_plan_arithmetic_and_the_dapo_budget():
         assert row["tokens"] == row["generations"] * row["completion_tokens"]
         assert row["gpu_hours"] == pytest.approx(row["tokens"] / settings["throughput"] / 3600)
     totals = result["totals"]
-    assert totals["models"] == 92 and totals["scoring_jobs"] == 26
+    jobs = PAPER_RUNS["dapo-qwen3-8b"]  # the dry run's job counts
+    assert totals["models"] == 92 and totals["scoring_jobs"] == jobs["evaluate"]
+    assert totals["decompose_jobs"] == jobs["decompose"] + jobs["base_metrics"]
     assert totals["generations"] == sum(r["generations"] for r in result["rows"])
     # the issue's aim: at least 2× fewer tokens than 32 samples on every model
     assert totals["tokens_ratio"] >= 2
@@ -286,3 +289,5 @@ def test_hf_engine_starts_are_the_jobs_shared_out_over_families():
     starts = sum(f["engine_starts"] for f in result["families"])
     assert starts == pytest.approx(result["totals"]["scoring_jobs"])
     assert result["totals"]["scoring_jobs"] == 17  # the toy world's evaluate jobs
+    # 40 checkpoints with their metrics, W0's share, the full factors of the final update
+    assert result["totals"]["decompose_jobs"] == 40 + 1 + 1

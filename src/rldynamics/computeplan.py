@@ -211,7 +211,11 @@ def plan(config: dict, steps: list[int] | None = None) -> dict:
         * ev["generation"]["n"]
         for f in families
     )
-    decompose_jobs = len(steps) + len(_extra_ranks(config)) + int(config["parameters"]["enabled"])
+    # every checkpoint is decomposed where the parameter metrics are on (with W0's share, one
+    # job), the evaluated ones otherwise; ranks beyond decompose.rank have a job of their own
+    metrics = config["parameters"]["enabled"]
+    decomposed = len(steps) if metrics else len(run.eval_steps)
+    decompose_jobs = decomposed + len(_extra_ranks(config)) + int(metrics)
     decompose_hours = decompose_jobs * settings["decompose_gpu_s"] / HOUR
     scoring_hours = sum(f["generation_gpu_hours"] + f["engine_gpu_hours"] for f in families)
     totals = {

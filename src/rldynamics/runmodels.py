@@ -46,10 +46,6 @@ class RunModels:
     groups: dict[str, list[str]] = field(default_factory=dict)  # job group → model keys
 
     @property
-    def final_step(self) -> int:
-        return self.steps[-1]
-
-    @property
     def trajectory(self) -> bool:
         return len(self.eval_steps) >= 2
 
