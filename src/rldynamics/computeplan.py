@@ -325,7 +325,7 @@ def markdown(result: dict) -> str:
     )
     lines.append(f"| **total GPU-hours** | | | | | | **{_hours(totals['gpu_hours'])}** | | |")
     lines.append(
-        f"| {totals['reference_n']} samples on every model, every benchmark and item | | | "
+        f"| n = {totals['reference_n']} on every model, every benchmark and item | | | "
         f"{totals['reference_n']} | | {_tokens(totals['reference_tokens'])} | | | "
         f"**{totals['tokens_ratio']:.2f}×** the tokens of this plan |"
     )
@@ -336,7 +336,8 @@ def benchmark_markdown(result: dict) -> str:
     """Per family and benchmark: the plan's detail (the command prints it)."""
     lines = [
         "| Family | Benchmark | Models | Items | Samples | Generations | Tokens/sample "
-        "| Tokens | GPU-h | Accuracy | Headline |",
+        f"| Tokens | {'GPU-h' if result['totals']['scoring_on_gpu'] else 'CPU-h'} "
+        "| Accuracy | Headline |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
