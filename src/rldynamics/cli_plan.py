@@ -18,6 +18,7 @@ log = logging.getLogger("rldynamics")
 def _config(path: str, schema: str) -> dict:
     import yaml
     from jsonschema import ValidationError
+    from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
     try:
@@ -26,7 +27,7 @@ def _config(path: str, schema: str) -> dict:
         raise InputError(f"compute-plan: cannot read {path} ({err})") from err
     try:
         validate(config, schema, set_default=True)
-    except (ValidationError, Exception) as err:  # snakemake wraps the schema's error
+    except (ValidationError, WorkflowError) as err:  # snakemake wraps the schema's error
         raise InputError(f"{path}: {str(err).splitlines()[0]}") from err
     return config
 
