@@ -20,6 +20,7 @@ from rldynamics.runmodels import (
     budget_key,
     check_budgets,
     chunks,
+    planned_steps,
     run_models,
     seeded_items,
 )
@@ -291,3 +292,28 @@ def test_hf_engine_starts_are_the_jobs_shared_out_over_families():
     assert result["totals"]["scoring_jobs"] == 17  # the toy world's evaluate jobs
     # 40 checkpoints with their metrics, W0's share, the full factors of the final update
     assert result["totals"]["decompose_jobs"] == 40 + 1 + 1
+
+
+def test_a_family_s_budget_reaches_its_scoring_jobs(tmp_path):
+    """The DAG gives each chunk its family's samples, benchmarks and seeded item limit."""
+    import re
+
+    from tests.test_config import dry_run
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["evaluate"]["budgets"] = {"trajectory": {"limit": 50}, "lam_sweep": {"n": 2}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    out, stats_ = dry_run(tmp_path / "c.yaml", tmp_path)
+    scoring = [line for line in out.splitlines() if "rldynamics evaluate" in line]
+    assert len(scoring) == stats_["evaluate"]
+    validate(config, SCHEMA, set_default=True)
+    family_of = run_models(config, planned_steps(config)).family_of
+    families = set()
+    for line in scoring:
+        keys = re.findall(r'"key": "([^"]+)"', line)
+        family = {family_of[k] for k in keys}
+        families |= family
+        assert ('"item_limit": 50' in line) == (family == {"trajectory"}), line
+        n = ["2"] if family == {"lam_sweep"} else ["1"]
+        assert re.findall(r'"n": (\d+)', line) == n, line
+    assert families == set(FAMILIES)
