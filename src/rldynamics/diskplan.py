@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from rldynamics.errors import InputError
+from rldynamics.runmodels import planned_steps, run_models
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 FLOAT32 = 4
@@ -93,10 +94,11 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
         return sum((m + n + 1) * rank_for(m, n) * FLOAT32 + FLOAT32 for m, n in matrices)
 
     rank1_bytes = sum((m + n + 2) * FLOAT32 for m, n in matrices)
-    steps = config["checkpoints"]["steps"] or []
+    steps = planned_steps(config)
     n_steps = len(steps)
-    eval_steps = len(set(steps[:: config["evaluate"]["checkpoint_stride"]]) | set(steps[-1:]))
-    trajectory = eval_steps >= 2
+    models = run_models(config, steps)  # the DAG's own list of models
+    eval_steps = len(models.eval_steps)
+    trajectory = models.trajectory
     rank = config["decompose"]["rank"]
     rows = []
 
@@ -170,7 +172,7 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
             "kept",
             f"{eval_steps} evaluated checkpoints",
         )
-        predictions = len(config["alpharl"]["variants"]) * len(config["alpharl"]["windows"])
+        predictions = len(models.family("alpharl"))
         row(
             "AlphaRL predicted updates",
             "results/<run>/alpharl/",
