@@ -374,6 +374,10 @@ def dry_run(tmp_path, config: dict):
             {"alpharl": {"signals": {"paper": {"metric": "pass@4"}}}},
             "alpharl.signals.paper.metric: pass@4 is not in the results table",
         ),
+        (
+            {"evaluate": {"budgets": {"trajectory": {"benchmarks": ["gsm8k"]}}}},
+            "evaluate.budgets.trajectory.benchmarks: ['gsm8k'] are not configured",
+        ),
         ({"dynamics": {"form": "official-code"}}, "dynamics.form 'official-code' was renamed"),
         ({"evaluate": {"backend": "tensorrt"}}, "tensorrt"),
     ],

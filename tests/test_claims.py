@@ -27,6 +27,11 @@ def test_verdict_reads_the_whole_interval():
     assert claims.verdict("≈", 53.38, 2, 56.0, 58.0) == "not reproduced"
     assert claims.verdict("≈", 53.38, 2, 50.0, 54.0) == "inconclusive"
     assert claims.verdict("≈", 53.38, 2, float("nan"), 54.0) == "inconclusive"
+    # a bound on the line is on it, whatever the rounding of paper value ± margin
+    assert claims.verdict("≈", 0.7, 0.1, 0.8, 1.0) == "inconclusive"
+    assert claims.verdict("≈", 0.7, 0.1, 0.6, 0.8) == "reproduced"
+    assert claims.verdict(">=", 0.914, 0.014, 0.9, 0.95) == "reproduced"
+    assert claims.verdict("<=", 1.0, 0.0, 1.0, 1.2) == "inconclusive"
 
 
 def test_paper_claims_file_is_complete_and_agrees_with_the_reference_numbers():

@@ -97,8 +97,9 @@ SINGLE_CHECKPOINT_JOBS = {
     "hf_checkpoint": 1,
     "manifest": 1,
     "decompose": 1,
-    # base + final checkpoint in one job; 5 ranks and 9 more λ at 4 models per job
-    "evaluate": 1 + 4,
+    # base + final checkpoint in one job; 5 ranks (32 samples) and 9 more λ (4 samples, a
+    # budget of their own) at 4 models per job
+    "evaluate": 1 + 2 + 3,
     "results": 1,
     "recovery": 1,
     "figures": 1,
@@ -109,22 +110,23 @@ SINGLE_CHECKPOINT_JOBS = {
     "item_verdicts": 1,
     "claims": 1,
     "all": 1,
-    "total": 19,
+    "total": 20,
 }
 PAPER_RUNS = {
     "dapo-qwen3-8b": {
         **SINGLE_CHECKPOINT_JOBS,
         "hf_checkpoint": 27,
         "decompose": 27,
-        # 4 models per job: 28 base/checkpoint models; 40 rank-k models (5 ranks, 9 more λ,
-        # 26 more rank-1); 6 windows (5 fractions and the released steps 1-9) of each of 3
+        # 4 models per job, one budget per job: 8 base, final and window-end checkpoints
+        # (32 samples) and 20 other checkpoints (4); 5 ranks (32) and 9 more λ with 26 more
+        # rank-1 (4); 6 windows (5 fractions and the released steps 1-9) of each of 3
         # AlphaRL variants; 6 windows of the baseline.
-        "evaluate": 7 + 10 + 3 * 2 + 2,
+        "evaluate": (2 + 5) + (2 + 9) + 3 * 2 + 2,
         "checkpoint_results": 1,
         "dynamics": 1,
         "alpharl_predict": 3 * 6,
         "alpharl_table": 1,
-        "total": 112,
+        "total": 113,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,
@@ -179,5 +181,17 @@ def test_dapo_config_schedules_the_released_window_and_signal(tmp_path):
     for line in scoring:
         dtype = re.findall(r'"dtype": "(\w+)"', line)
         assert dtype == (["float32"] if "alpharl-official-code/" in line else []), line
+    # Each chunk scores at its family's budget: the headline set at 32 samples, the dense
+    # curves (other checkpoints, rank-1 along them, the λ sweep) at 4.
+    headline = {"base", "checkpoint/step-2", "checkpoint/step-27", "rank-2/step-27"}
+    dense = {"checkpoint/step-1", "checkpoint/step-26", "lam-0.5/step-27", "rank-1/step-3"}
+    for line in scoring:
+        keys = set(re.findall(r'"key": "([^"]+)"', line))
+        n = re.findall(r'"n": (\d+)', line)
+        assert len(n) == 1, line
+        if keys & headline:
+            assert n == ["32"] and not keys & dense, line
+        if keys & dense:
+            assert n == ["4"], line
     table = next(line for line in out.splitlines() if "rldynamics alpharl-table" in line)
     assert "--window released:0.3333333333333333:9" in table

@@ -85,6 +85,18 @@ def test_plan_of_a_single_checkpoint_run_has_no_trajectory_rows():
     assert rows[0]["count"] == 2  # base + the one checkpoint
 
 
+def test_stored_completions_are_planned_only_where_log_samples_is_on():
+    raw = yaml.safe_load((REPO / "config/paper/dapo-qwen3-8b.yaml").read_text())
+    hf_config = json.loads((REPO / "config/paper/models/qwen3-8b-base.json").read_text())
+    on = {r["what"]: r for r in diskplan.plan(hf_config, validate_config(raw))}
+    raw["evaluate"]["log_samples"] = False
+    off = {r["what"]: r for r in diskplan.plan(hf_config, validate_config(raw))}
+    name = "completions (evaluate.log_samples)"
+    assert on[name]["kept"] == "kept" and on[name]["total"] > 1e9  # gigabytes at 32 samples
+    assert off[name]["kept"] == "none" and off[name]["total"] == 0
+    assert on["per-item verdicts"]["count"] == off["per-item verdicts"]["count"] > 0
+
+
 def test_unknown_dtype_and_selection_are_refused():
     config = validate_config(
         {"run": "x", "checkpoints": {"source": "hf", "repo": "a/b", "steps": [1, 2]}}

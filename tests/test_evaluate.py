@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 
@@ -143,17 +144,24 @@ def test_paper_tasks_read_public_row_forms_through_lm_eval(toy_base, tmp_path):
         "generation": {"n": 2, "temperature": 0.6, "top_p": 1.0, "max_new_tokens": 4},
         "log_samples": True,
     }
-    table = score_models(spec, tmp_path / "o.csv", tmp_path / "o.json")
+    table = score_models(
+        spec, tmp_path / "o.csv", tmp_path / "o.json", tmp_path / "o.items.csv", tmp_path / "o.gz"
+    )
     assert set(table["grader"]) == {GRADER_VERSION}
     assert set(table["benchmark"]) == {"gpqa_diamond", "minerva_math"}
-    samples = json.loads((tmp_path / "o.json").read_text())["base"]["samples"]
-    doc = samples["gpqa_diamond"][0]["doc"]
-    assert doc["choices"]["ABCD".index(doc["answer"])] == "12"
-    assert "15" in doc["choices"] and "[title]" not in doc["question"]
-    prompt = samples["gpqa_diamond"][0]["arguments"][0][0]
-    assert all(f"({'ABCD'[i]}) {c}" in prompt for i, c in enumerate(doc["choices"]))
+    from rldynamics.items import read_completions
+
+    records = {r["benchmark"]: r for r in read_completions(tmp_path / "o.gz")}
+    gpqa_item = records["gpqa_diamond"]
+    assert gpqa_item["choices"]["ABCD".index(gpqa_item["answer"])] == "12"
+    assert "15" in gpqa_item["choices"] and "[title]" not in gpqa_item["question"]
+    assert gpqa_item["form"] == "choice" and len(gpqa_item["completions"]) == 2
+    prompt = gpqa_item["prompt"]
+    assert all(f"({'ABCD'[i]}) {c}" in prompt for i, c in enumerate(gpqa_item["choices"]))
     assert prompt.endswith("put the letter of your final choice (A, B, C or D) within \\boxed{}")
-    assert samples["minerva_math"][0]["doc"] == {"question": "1+1?", "answer": "2"}
+    assert (records["minerva_math"]["question"], records["minerva_math"]["answer"]) == ("1+1?", "2")
+    verdicts = pd.read_csv(tmp_path / "o.items.csv")
+    assert set(verdicts["n_samples"]) == {2} and len(verdicts) == 2
 
 
 def test_a_float32_scoring_job_keeps_the_official_code_model_in_float32(toy_base, tmp_path):

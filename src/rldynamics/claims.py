@@ -128,20 +128,32 @@ def read_paper_claims(path) -> pd.DataFrame:
 
 
 def verdict(comparison: str, paper_value, margin, low, high) -> str:
-    """The verdict of an interval [low, high] against a claim (see the module's docstring)."""
+    """The verdict of an interval [low, high] against a claim (see the module's docstring).
+
+    Lines are compared with a tolerance of 1e-9 (relative), so that 0.7 + 0.1 is 0.8: a
+    bound that sits on the line counts as on it (inside the claim)."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
+
+    def at_least(x, line):  # x ≥ line, up to rounding
+        return x >= line - 1e-9 * max(1.0, abs(line))
+
     if comparison == ">=":
         line = paper_value - margin
-        return "reproduced" if low >= line else "not reproduced" if high < line else "inconclusive"
+        if at_least(low, line):
+            return "reproduced"
+        return "inconclusive" if at_least(high, line) else "not reproduced"
     if comparison == "<=":
         line = paper_value + margin
-        return "reproduced" if high <= line else "not reproduced" if low > line else "inconclusive"
+        if at_least(line, high):
+            return "reproduced"
+        return "inconclusive" if at_least(line, low) else "not reproduced"
     if comparison == "≈":
         lo, hi = paper_value - margin, paper_value + margin
-        if lo <= low and high <= hi:
+        if at_least(low, lo) and at_least(hi, high):
             return "reproduced"
-        return "not reproduced" if high < lo or low > hi else "inconclusive"
+        overlaps = at_least(high, lo) and at_least(hi, low)
+        return "inconclusive" if overlaps else "not reproduced"
     raise InputError(f"unknown comparison {comparison!r}")
 
 

@@ -23,6 +23,7 @@ from rldynamics.cli_metrics import (
     metric_settings,
     set_threads,
 )
+from rldynamics.cli_plan import add_plan_parser
 from rldynamics.errors import InputError
 
 log = logging.getLogger("rldynamics")
@@ -750,6 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
     p.add_argument("--readme", help="fill this file's disk-plan block instead of printing")
     p.set_defaults(func=cmd_disk_plan)
+    add_plan_parser(sub)
 
     p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")

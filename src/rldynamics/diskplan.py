@@ -11,9 +11,16 @@ from __future__ import annotations
 import re
 
 from rldynamics.errors import InputError
+from rldynamics.runmodels import planned_steps, run_models
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 FLOAT32 = 4
+
+
+# Sizes of what scoring keeps (estimates, stated in the plan's notes).
+VERDICT_ROW_BYTES = 80  # one CSV row of item verdicts
+BYTES_PER_TOKEN = 4  # text of a generated token (English and LaTeX)
+GZIP_RATIO = 3  # gzip on model completions
 
 
 def decoder_shapes(hf_config: dict) -> dict[str, tuple[int, ...]]:
@@ -93,10 +100,11 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
         return sum((m + n + 1) * rank_for(m, n) * FLOAT32 + FLOAT32 for m, n in matrices)
 
     rank1_bytes = sum((m + n + 2) * FLOAT32 for m, n in matrices)
-    steps = config["checkpoints"]["steps"] or []
+    steps = planned_steps(config)
     n_steps = len(steps)
-    eval_steps = len(set(steps[:: config["evaluate"]["checkpoint_stride"]]) | set(steps[-1:]))
-    trajectory = eval_steps >= 2
+    models = run_models(config, steps)  # the DAG's own list of models
+    eval_steps = len(models.eval_steps)
+    trajectory = models.trajectory
     rank = config["decompose"]["rank"]
     rows = []
 
@@ -170,7 +178,7 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
             "kept",
             f"{eval_steps} evaluated checkpoints",
         )
-        predictions = len(config["alpharl"]["variants"]) * len(config["alpharl"]["windows"])
+        predictions = len(models.family("alpharl"))
         row(
             "AlphaRL predicted updates",
             "results/<run>/alpharl/",
@@ -179,6 +187,32 @@ def plan(hf_config: dict, config: dict) -> list[dict]:
             "kept",
             "variants × windows, rank 1",
         )
+    # Per-item verdicts are always kept; completions where evaluate.log_samples is on.
+    from rldynamics.computeplan import plan as compute_plan
+
+    scoring = compute_plan(config, steps)
+    verdict_rows = sum(r["models"] * r["items"] for r in scoring["rows"])
+    row(
+        "per-item verdicts",
+        "results/<run>/eval/*/*.items.csv, tables/items.csv.gz",
+        verdict_rows,
+        VERDICT_ROW_BYTES,
+        "kept",
+        "one row per model, benchmark and item (samples and correct ones)",
+    )
+    tokens = sum(r["tokens"] for r in scoring["rows"])
+    generations = sum(r["generations"] for r in scoring["rows"])
+    completion_bytes = tokens * BYTES_PER_TOKEN / GZIP_RATIO / max(1, generations)
+    row(
+        "completions (evaluate.log_samples)",
+        "results/<run>/eval/*/*.completions.jsonl.gz",
+        generations if config["evaluate"]["log_samples"] else 0,
+        int(completion_bytes),
+        "kept" if config["evaluate"]["log_samples"] else "none",
+        f"{'on' if config['evaluate']['log_samples'] else 'off'}: the compute plan's "
+        f"{tokens / 1e9:.3g} G generated tokens at ~{BYTES_PER_TOKEN} bytes a token, gzip "
+        f"~{GZIP_RATIO:g}× (assumed); for `rldynamics rescore` without new generations",
+    )
     # Neither backend writes a derived model: hf builds it in its live model, vllm in its
     # workers, which reload it in place.
     row(

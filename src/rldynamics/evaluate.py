@@ -270,9 +270,17 @@ def score_models(
 
     configs = _task_configs(spec)
     seed = int(spec.get("seed", 0))
+    task_manager = TaskManager(include_defaults=False)
+    items = (
+        item_subsets(configs, task_manager, spec.get("limit"), spec["item_limit"], seed)
+        if spec.get("item_limit")
+        else None
+    )
     common = dict(
-        task_manager=TaskManager(include_defaults=False),
-        limit=spec.get("limit"),
+        task_manager=task_manager,
+        # lm-eval takes a limit (the first items) or a list of items, not both
+        limit=None if items else spec.get("limit"),
+        samples=items,
         # Per-item verdicts come from the logged samples: always logged, stored on request.
         log_samples=True,
         apply_chat_template=bool(spec.get("chat_template", False)),
@@ -334,6 +342,23 @@ def score_models(
     table = pd.concat(frames, ignore_index=True)
     write_csv(out_csv, table)
     return table
+
+
+def item_subsets(configs, task_manager, limit, item_limit, seed) -> dict[str, list[int]]:
+    """{task: items} of a budget's item limit: the seeded subset of each benchmark's items
+    (among its first ``limit`` where a limit is set), the same for every model and job."""
+    from lm_eval.tasks import get_task_dict
+
+    from rldynamics.runmodels import seeded_items
+
+    tasks = get_task_dict(copy.deepcopy(configs), task_manager)
+    subsets = {}
+    for name, task in tasks.items():
+        n_items = len(task.eval_docs)
+        if limit:
+            n_items = min(n_items, int(limit))
+        subsets[str(name)] = seeded_items(n_items, int(item_limit), seed)
+    return subsets
 
 
 def _load_tokenizer(folder, trust_remote_code: bool = False):

@@ -37,6 +37,14 @@ def _completions(sample: dict) -> list[str]:
     return [str(c) for c in (first if isinstance(first, list) else resps)]
 
 
+def _prompt(sample: dict) -> str:
+    """The prompt the model saw (lm-eval's first request argument)."""
+    try:
+        return str(sample["arguments"][0][0])
+    except (KeyError, IndexError, TypeError):
+        return ""
+
+
 def item_rows(samples: dict, labels: dict) -> list[dict]:
     """Per-item verdict rows from lm-eval's ``samples`` ({task: [sample, …]})."""
     rows = []
@@ -81,6 +89,8 @@ def completion_records(samples: dict, key: str, labels: dict, forms: dict[str, s
                 "form": forms.get(benchmark, "plain"),
                 "answer": str(doc.get("answer", sample.get("target", ""))),
                 "choices": list(doc.get("choices") or []),
+                "question": str(doc.get("question", "")),
+                "prompt": _prompt(sample),
                 "completions": _completions(sample),
             }
 

@@ -190,3 +190,56 @@ def difference_half_width(
     scores correlate by ``correlation`` (shared difficulty): var = 2·v·(1 − ρ)/items."""
     var = item_variance(p, n_samples, between_item_sd)
     return Z95 * np.sqrt(2 * var * (1 - correlation) / max(1, n_items))
+
+
+def accuracy_covariance(p, n_items, n_samples, between_item_sd, correlation: float):
+    """[model, model] covariance of the benchmark accuracies of models scored on nested subsets
+    of one benchmark's items (model i on ``n_items[i]`` items at ``n_samples[i]`` samples, its
+    accuracy ``p[i]``, its items' chances spread by ``between_item_sd[i]``). Two models' chances
+    on an item correlate by ``correlation`` over the items both are scored on; sampling noise is
+    independent between models."""
+    p, items, n, sd = (np.asarray(x, dtype=float) for x in (p, n_items, n_samples, between_item_sd))
+    sd = np.minimum(sd, np.sqrt(p * (1 - p)))
+    shared = np.minimum.outer(items, items)
+    cov = correlation * np.outer(sd, sd) * shared / np.outer(items, items)
+    variance = [item_variance(pi, ni, si) / ii for pi, ni, si, ii in zip(p, n, sd, items)]
+    np.fill_diagonal(cov, variance)
+    return cov
+
+
+def delta_half_width(gradient, covariance) -> float:
+    """Expected 95 % half-width of a smooth statistic of accuracies by the delta method: its
+    ``gradient`` at the expected accuracies and their ``covariance``."""
+    g = np.asarray(gradient, dtype=float)
+    return float(Z95 * np.sqrt(max(0.0, g @ np.asarray(covariance, dtype=float) @ g)))
+
+
+def recovery_gradient(acc_k: float, acc_base: float, acc_final: float) -> np.ndarray:
+    """∂ recovery / ∂ (acc_k, acc_base, acc_final), recovery = (acc_k − base)/(final − base)."""
+    gain = acc_final - acc_base
+    r = (acc_k - acc_base) / gain
+    return np.array([1.0, r - 1.0, -r]) / gain
+
+
+def retention_gradient(acc_pred: float, acc_final: float) -> np.ndarray:
+    """∂ retention / ∂ (acc_pred, acc_final), retention = acc_pred / acc_final."""
+    return np.array([1.0, -acc_pred / acc_final]) / acc_final
+
+
+def between_item_sd(n_correct, n_samples, deterministic: bool = False) -> float:
+    """The spread of items' chances of being right, from per-item verdicts of one model.
+
+    The observed variance of item scores holds the within-item sampling variance, estimated
+    without bias by x(1 − x)/(n − 1) per item; what remains lies between items. With one sample
+    per item the two cannot be told apart unless decoding is greedy (``deterministic``: all
+    variance is between items); NaN then."""
+    c, n = np.asarray(n_correct, dtype=float), np.asarray(n_samples, dtype=float)
+    x = c / n
+    if len(x) < 2:
+        return float("nan")
+    if deterministic:
+        return float(np.sqrt(x.var(ddof=1)))
+    if (n < 2).any():
+        return float("nan")
+    within = (x * (1 - x) / (n - 1)).mean()
+    return float(np.sqrt(max(0.0, x.var(ddof=1) - within)))

@@ -12,14 +12,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from rldynamics.errors import InputError
-from rldynamics.grading import pass_ks
 from rldynamics.variants import SIGNAL_VARIANTS, VARIANTS as VARIANT_SPECS, check_form
-from rldynamics.windows import (
-    find_checkpoints,
-    window_label,
-    window_steps,
-    window_steps_to,
-)
+from rldynamics.runmodels import check_budgets, chunks, run_models, toy_steps
+from rldynamics.windows import find_checkpoints
 
 # Old trajectory-form names are refused with the new name, not with the schema's bare enum.
 if isinstance(config.get("dynamics"), dict) and "form" in config["dynamics"]:
@@ -78,9 +73,7 @@ LOCAL_CHECKPOINTS = (
 def checkpoint_steps():
     """The RL steps of the series, known before anything runs."""
     if config["checkpoints"]["source"] == "toy":
-        rl = TOY["rl"]
-        steps = list(range(rl["save_every"], rl["steps"] + 1, rl["save_every"]))
-        return steps if steps[-1:] == [rl["steps"]] else steps + [rl["steps"]]
+        return toy_steps(TOY["rl"])
     wanted = config["checkpoints"]["steps"]
     if wanted:
         if sorted(set(wanted)) != list(wanted):
@@ -113,12 +106,15 @@ def checkpoint_source_inputs():
 STEPS = checkpoint_steps()
 MANIFEST = f"{RESULTS}/checkpoints/manifest.csv"
 FINAL_STEP = STEPS[-1]
-STRIDE = config["evaluate"]["checkpoint_stride"]
-EVAL_STEPS = sorted(set(STEPS[::STRIDE]) | {FINAL_STEP})
+try:
+    MODELS = run_models(config, STEPS)
+except InputError as err:
+    _fail(err)
+EVAL_STEPS = MODELS.eval_steps
 # The trajectory analyses (rank-1 linearity, AlphaRL, the baseline) need a series; a run
 # published as its final model only (one checkpoint) gets the rest: rank-k recovery, the
 # λ sweep and the parameter metrics.
-TRAJECTORY = len(EVAL_STEPS) >= 2
+TRAJECTORY = MODELS.trajectory
 if not TRAJECTORY:
     print(
         f"rldynamics: one evaluated checkpoint (step {FINAL_STEP}): rank-1 linearity, "
@@ -220,26 +216,9 @@ METRIC_ARGS = " ".join(metric_arg(name) for name in BENCHMARKS)
 # --- AlphaRL windows and accuracy signals -------------------------------------------------
 
 VARIANTS = config["alpharl"]["variants"] if TRAJECTORY else []
-WINDOWS = {}  # label → (the window as configured, the window's checkpoint steps)
-for window in config["alpharl"]["windows"] if TRAJECTORY else []:
-    try:
-        label = window_label(window)
-        steps = (
-            window_steps_to(EVAL_STEPS, window["end_step"])
-            if isinstance(window, dict)
-            else window_steps(EVAL_STEPS, window)
-        )
-    except InputError as err:
-        _fail(f"alpharl.windows: {err}")
-    if label in WINDOWS:
-        _fail(f"alpharl.windows: two windows are labelled {label!r}")
-    same = [other for other, (_, seen) in WINDOWS.items() if seen == steps]
-    if same:
-        _fail(
-            f"alpharl.windows: windows {same[0]!r} and {label!r} hold the same checkpoints "
-            f"(steps {steps[0]}-{steps[-1]}); keep one"
-        )
-    WINDOWS[label] = (window, steps)
+WINDOWS = (
+    MODELS.windows
+)  # label → (the window as configured, the window's checkpoint steps)
 
 
 def window_fraction(label):
@@ -275,13 +254,9 @@ def signal_metrics(variant):
             f"alpharl.signals.{variant}.benchmarks: {unknown} are not configured benchmarks "
             f"({sorted(BENCHMARKS)})"
         )
-    metric = signal["metric"]
-    n = config["evaluate"]["generation"]["n"]
-    if metric and metric.startswith("pass@") and int(metric[5:]) not in pass_ks(n):
-        _fail(
-            f"alpharl.signals.{variant}.metric: {metric} is not in the results table, which "
-            f"holds acc and pass@k for k in {pass_ks(n)} (evaluate.generation.n = {n})"
-        )
+    metric = signal[
+        "metric"
+    ]  # a pass@k beyond the budgets' n is refused by check_budgets
     return {name: metric or BENCHMARKS[name]["metric"] for name in names}
 
 
@@ -297,47 +272,26 @@ SIGNAL_ARGS = {v: signal_args(v) for v in VARIANTS if v in SIGNAL_VARIANTS}
 
 
 # --- evaluated models -------------------------------------------------------------------
-# A model key names one model: "base", "checkpoint/step-N", "rank-K/step-N",
-# "alpharl-VARIANT/window-P". Models are scored in chunks ("<family>/chunk-<i>", at most
-# evaluate.models_per_job each): one job loads lm-eval and the base model once per chunk.
+# The models and their families come from rldynamics.runmodels (also read by the disk and
+# compute plans). Models are scored in chunks ("<group>/chunk-<i>", at most
+# evaluate.models_per_job each, one evaluation budget per chunk): one job loads lm-eval and
+# the base model once per chunk.
 
-CHECKPOINT_MODELS = ["base", *(f"checkpoint/step-{s}" for s in EVAL_STEPS)]
-RANK_MODELS = [f"rank-{k}/step-{FINAL_STEP}" for k in RANKS]
-RANK_MODELS += [
-    f"lam-{lam:g}/step-{FINAL_STEP}"
-    for lam in LAM_SWEEP
-    # the rank-1 model at the configured λ is already among the rank-k models
-    if not (lam == config["rank_models"]["lam"] and "1" in RANKS)
-]
-if config["rank_models"]["rank1_every_checkpoint"]:
-    RANK_MODELS += [
-        f"rank-1/step-{s}" for s in EVAL_STEPS if s != FINAL_STEP or "1" not in RANKS
-    ]
-ALPHARL_MODELS = {v: [f"alpharl-{v}/window-{p}" for p in WINDOWS] for v in VARIANTS}
-BASELINE_MODELS = (
-    [f"baseline/window-{p}" for p in WINDOWS] if config["alpharl"]["baseline"] else []
-)
+try:
+    BUDGETS = check_budgets(config, MODELS)
+except InputError as err:
+    _fail(err)
+CHECKPOINT_MODELS = MODELS.groups["checkpoints"]
+RANK_MODELS = MODELS.groups.get("rank-k", [])
+ALPHARL_MODELS = {v: MODELS.groups.get(f"alpharl-{v}", []) for v in VARIANTS}
+BASELINE_MODELS = MODELS.groups.get("baseline", [])
 MODELS_PER_JOB = config["evaluate"]["models_per_job"]
+CHUNKS = chunks(MODELS, BUDGETS, MODELS_PER_JOB)
 
 
-def chunked(family, keys):
-    size = MODELS_PER_JOB
-    return {
-        f"{family}/chunk-{i // size}": keys[i : i + size]
-        for i in range(0, len(keys), size)
-    }
-
-
-CHUNKS = {
-    **chunked("checkpoints", CHECKPOINT_MODELS),
-    **chunked("rank-k", RANK_MODELS),
-    **{
-        k: v
-        for variant, keys in ALPHARL_MODELS.items()
-        for k, v in chunked(f"alpharl-{variant}", keys).items()
-    },
-    **chunked("baseline", BASELINE_MODELS),
-}
+def chunk_budget(chunk):
+    """The evaluation budget of a chunk's models (one per chunk)."""
+    return BUDGETS[MODELS.family_of[CHUNKS[chunk][0]]]
 
 
 def eval_csvs(prefix=""):
@@ -431,7 +385,7 @@ def model_sources(spec):
     ]
 
 
-def benchmark_specs():
+def benchmark_specs(names):
     return [
         {
             "name": name,
@@ -439,20 +393,21 @@ def benchmark_specs():
             "data": benchmark_data(name),
             "dataset": BENCHMARKS[name].get("dataset"),
         }
-        for name in BENCHMARKS
+        for name in names
     ]
 
 
 def scoring_spec(wildcards):
     """The JSON that `rldynamics evaluate --spec` reads for one chunk."""
     ev = config["evaluate"]
+    budget = chunk_budget(wildcards.chunk)
     spec = {
         "run": RUN,
         "base": f"{RESULTS}/models/base",
-        "benchmarks": benchmark_specs(),
+        "benchmarks": benchmark_specs(budget["benchmarks"]),
         "models": [model_spec(key) for key in CHUNKS[wildcards.chunk]],
         "backend": ev["backend"],
-        "generation": ev["generation"],
+        "generation": {**ev["generation"], "n": budget["n"]},
         "chat_template": ev["chat_template"],
         "log_samples": ev["log_samples"],
         "batch_size": ev["batch_size"],
@@ -468,6 +423,9 @@ def scoring_spec(wildcards):
     # "auto" is the default: the spec of other chunks stays as it was
     if dtype != "auto":
         spec["dtype"] = dtype
+    # a seeded subset of items, the same for every model
+    if budget["limit"] is not None:
+        spec["item_limit"] = budget["limit"]
     return json.dumps(spec, sort_keys=True)
 
 
@@ -485,11 +443,12 @@ def scoring_inputs(wildcards):
     sources = []
     for key in CHUNKS[wildcards.chunk]:
         sources += model_sources(model_spec(key))
+    names = chunk_budget(wildcards.chunk)["benchmarks"]
     return {
         "base": f"{RESULTS}/models/base",
         "models": sorted(set(sources)),
-        "tasks": [benchmark_task(name) for name in BENCHMARKS],
-        "data": [d for d in map(benchmark_data, BENCHMARKS) if d],
+        "tasks": [benchmark_task(name) for name in names],
+        "data": [d for d in map(benchmark_data, names) if d],
     }
 
 
