@@ -181,8 +181,11 @@ def test_single_checkpoint_run_has_recovery_and_no_trajectory(tmp_path):
     assert {"1", "50%", "full"} <= set(recovery["k"])
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == sorted(
         ["accuracy_vs_step", "recovery_vs_k", "lambda_sweep"]
-        + ["update_sparsity", "principal_angles", "spectral_drift"]
+        + ["update_sparsity", "principal_angles", "spectral_drift", "claims_forest"]
     )
+    claims = pd.read_csv(out / "tables/claims.csv")  # no trajectory: those claims don't apply
+    r2 = claims[claims["claim_id"] == "trajectory_r2"]
+    assert (r2["verdict"] == "not applicable").all()
     assert not (out / "tables/linearity.csv").exists() and not (out / "dynamics").exists()
 
 
