@@ -389,12 +389,10 @@ def block_markers(run: str) -> tuple[str, str]:
 
 def replace_block(document: str, run: str, table: str, source) -> str:
     """``document`` with the text between run's compute-plan markers replaced by ``table``."""
+    from rldynamics.readme_blocks import replace_between
+
     begin, end = block_markers(run)
-    if begin not in document or end not in document:
-        raise InputError(f"{source}: no {begin} … {end} block to fill")
-    head, rest = document.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{table}{end}{tail}"
+    return replace_between(document, table, source, begin, end)
 
 
 COMMENT = "# compute plan: "

@@ -259,8 +259,6 @@ BEGIN, END = "<!-- disk-plan:begin -->", "<!-- disk-plan:end -->"
 
 def replace_block(document: str, table: str, source) -> str:
     """``document`` with the text between the disk-plan markers replaced by ``table``."""
-    if BEGIN not in document or END not in document:
-        raise InputError(f"{source}: no {BEGIN} … {END} block to fill")
-    head, rest = document.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}{END}{tail}"
+    from rldynamics.readme_blocks import replace_between
+
+    return replace_between(document, table, source, BEGIN, END)

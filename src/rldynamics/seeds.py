@@ -249,8 +249,6 @@ def window_block(intervals: pd.DataFrame, alpharl: pd.DataFrame) -> str:
 
 
 def replace_block(document: str, block: str, source) -> str:
-    if BEGIN not in document or END not in document:
-        raise InputError(f"{source}: no {BEGIN} … {END} block to fill")
-    head, rest = document.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block}{END}{tail}"
+    from rldynamics.readme_blocks import replace_between
+
+    return replace_between(document, block, source, BEGIN, END)
