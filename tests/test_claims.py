@@ -12,6 +12,7 @@ import pytest
 
 from rldynamics import claims, items
 from rldynamics.errors import InputError
+from rldynamics.grading import GRADER_VERSION
 from tests.conftest import REPO
 
 PAPER_CLAIMS = REPO / "workflow/data/paper_claims.csv"
@@ -104,7 +105,7 @@ def _verdicts(kind, step, right, k=None, lam=None, variant=None, bench="toy"):
             "doc_hash": "",
             "n_samples": 1,
             "n_correct": int(c),
-            "grader": "2",
+            "grader": GRADER_VERSION,
         }
         for i, c in enumerate(right)
     ]

@@ -166,8 +166,11 @@ READING_CASES = [
     # \framebox and \fbox are boxes too.
     ("Answer: \\framebox{0}", "0", "boxed", True),
     ("\\framebox{100}", "100", "boxed", True),
-    # MATH-style forms never fall back to the last number ...
-    ("Therefore the probability is 2/3.", "2/3", "boxed", False),
+    # MATH-style forms never fall back to the last number; a concluding sentence that ends
+    # the text states its result (version 3) ...
+    ("Therefore the probability is 2/3.", "2/3", "boxed", True),
+    ("We found 2/3 earlier, but let me recheck the third case", "2/3", "boxed", False),
+    ("Therefore the probability is 2/3. Next, consider the case n = 4", "2/3", "boxed", False),
     # ... GSM8K does, read as an expression rather than a digit run.
     ("The ratio is $\\frac{5}{6}$", "5/6", "gsm8k", True),
     ("$10^3$", "1000", "gsm8k", True),
@@ -446,16 +449,164 @@ def test_review_choice_cases(completion, choices, letter):
         "so the answer is 5, or maybe 6, " * 3000,
         "Hmm, so the answer is either B or C, " * 3000,
         " ".join(str(i) for i in range(20000)),
+        "so it cannot be (A) or (B) or (C), " * 3000,
+        "Hmm, actually (C) is correct. Wait, (C) is wrong. " * 3000,
+        "**B**\n**C**\n" * 5000,
+        "I'll go with the third option, my final choice: " * 3000,
+        "Therefore, the total is 5 and so the count is " * 3000,
+        "Therefore, " * 20000,
+        "\\begin{pmatrix} 1 \\\\ " * 5000,
+        "so she makes 16 * 2 = 32 and then 32 + " * 3000,
     ],
-    ids=["open-boxes", "open-fracs", "answer-colons", "answer-loop", "choice-loop", "digits"],
+    ids=[
+        "open-boxes",
+        "open-fracs",
+        "answer-colons",
+        "answer-loop",
+        "choice-loop",
+        "digits",
+        "negation-loop",
+        "retraction-loop",
+        "bold-letters",
+        "commitment-loop",
+        "conclusion-loop",
+        "conclusion-openers",
+        "open-matrices",
+        "cut-off-sums",
+    ],
 )
 def test_degenerate_long_outputs_are_read_in_linear_time(text):
     """Repetition loops up to the token limit: read in one pass (no timing here, only that the
     reading ends; the review measured 4-60 s for these before the fix)."""
     for form in ("boxed", "gsm8k", "choice"):
-        extract_answer(text, form, CHOICES)
+        answer = extract_answer(text, form, CHOICES)
+        is_equivalent(answer, "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", form)
 
 
 def test_an_option_text_opening_a_short_answer_reads_as_that_option():
     # Its leading "D" is the sugar's configuration, not option D.
     assert extract_answer("D-fructose, since it is a ketose.", "choice", SUGARS) == "B"
+
+
+# Grader version 3: the classes version 2 read wrongly, each with right and wrong readings.
+REASONING = "Let me weigh each option against the data given in the question, one by one. " * 5
+ENERGIES = ("1.6 eV", "2.4 eV", "3.2 eV", "4.8 eV")
+FRACTIONS = ("$\\frac{1}{2}$", "$\\frac{1}{3}$", "$\\sqrt{2}$", "$2$")
+VERSION_3_CHOICE = {
+    "option content boxed": [
+        ("\\boxed{3.2\\ \\text{eV}}", ENERGIES, "C"),
+        ("\\boxed{2.4\\,\\mathrm{eV}}", ENERGIES, "B"),
+        ("\\boxed{\\text{the third option}}", ENERGIES, "C"),
+        ("The answer is the second one.", CHOICES, "B"),
+        ("\\boxed{0.5}", FRACTIONS, "A"),
+        ("\\boxed{\\frac{2}{6}}", FRACTIONS, "B"),
+        ("\\boxed{5.0\\ \\text{eV}}", ENERGIES, None),  # no option has it
+        ("\\boxed{0.333}", FRACTIONS, None),  # a truncation is not the exact 1/3
+        ("I think it is the second one.", CHOICES, None),  # an ordinal not committed to
+    ],
+    "final choice without a box": [
+        (REASONING + "\n\nFinal choice: (B)", CHOICES, "B"),
+        (REASONING + "\n\n**B**", CHOICES, "B"),
+        (REASONING + "\n\nSo my final option is C.", CHOICES, "C"),
+        (REASONING + "\n\nI'll go with (D).", CHOICES, "D"),
+        (REASONING + "\n\nI choose Lyon.", CHOICES, "B"),
+        (REASONING + "\n\n**A**: too large.\n**B**: too small.", CHOICES, None),  # a rundown
+    ],
+    "negated mention": [
+        ("The gap is too small, so it cannot be (A).", CHOICES, None),
+        ("Having checked all four, it cannot be (A).", CHOICES, None),
+        ("We can rule out B and D.", CHOICES, None),
+        ("It is C rather than A.", CHOICES, "C"),
+        ("The answer is C. Option A is wrong since it is too small.", CHOICES, "C"),
+        ("Option (B) fails the second test, so not B.", CHOICES, None),
+    ],
+    "correction after the box": [
+        ("\\boxed{B}\n\nWait, (B) fails for n = 2. It should be (C).", CHOICES, "C"),
+        ("\\boxed{B} Hmm, actually (C) is correct.", CHOICES, "C"),
+        ("\\boxed{B}\n\nOn reflection I'll go with D.", CHOICES, "D"),
+        ("\\boxed{B}. Hmm, actually B is wrong.", CHOICES, None),  # retracted, nothing after
+        ("\\boxed{B}. Note (C) would be correct if the field were reversed.", CHOICES, "B"),
+        ("\\boxed{B}. Note that (C) is correct only if the field were reversed.", CHOICES, "B"),
+        ("\\boxed{B}. Why not A? Because A ignores friction.", CHOICES, "B"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "completion, choices, letter",
+    [case for cases in VERSION_3_CHOICE.values() for case in cases],
+    ids=[f"{name}-{i}" for name, cases in VERSION_3_CHOICE.items() for i in range(len(cases))],
+)
+def test_version_3_multiple_choice(completion, choices, letter):
+    assert extract_answer(completion, "choice", choices) == letter
+
+
+PMATRIX = "\\begin{pmatrix} -3 \\\\ 6 \\\\ -3 \\end{pmatrix}"
+VERSION_3_MATH = {
+    "column vector and tuple": [
+        (f"\\boxed{{{PMATRIX}}}", "(-3, 6, -3)", "boxed", True),
+        ("\\boxed{(-3, 6, -3)}", PMATRIX, "boxed", True),
+        ("\\boxed{\\begin{bmatrix} 1 & 2 \\end{bmatrix}}", "(1, 2)", "boxed", True),
+        (f"\\boxed{{{PMATRIX}}}", "(-3, 6, 3)", "boxed", False),
+        (
+            "\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}",
+            "(1, 2, 3, 4)",
+            "boxed",
+            False,
+        ),
+    ],
+    "exact value of a decimal": [
+        ("\\boxed{0.142857}", "\\frac{1}{7}", "boxed", False),
+        ("\\boxed{1.414}", "\\sqrt{2}", "boxed", False),
+        ("\\boxed{0.33}", "\\frac13", "boxed", False),
+        ("\\boxed{0.25}", "\\frac14", "boxed", True),
+        ("\\boxed{0.50}", "0.5", "boxed", True),
+        ("\\boxed{0.54}", "0.5", "boxed", False),
+        ("\\boxed{\\frac13}", "0.33", "boxed", True),
+        ("\\boxed{\\sqrt2}", "1.41", "boxed", True),
+        ("\\boxed{\\sqrt2}", "1.42", "boxed", False),
+        ("The answer is 72.00", "72", "gsm8k", True),
+    ],
+    "conclusion sentence": [
+        ("So, the ordered pair $(x, y)$ that solves it is $(7, 6)$.", "(7,6)", "boxed", True),
+        ("Therefore, there are 12 distinct sequences. I hope it is correct.", "12", "boxed", True),
+        ("$$x = 2$$ Therefore, the error increases by 100%.", "100%", "boxed", True),
+        ("Therefore, the probability is not 2/3.", "2/3", "boxed", False),
+        ("Therefore, is the probability 2/3?", "2/3", "boxed", False),
+    ],
+    "letter gold in a math item": [
+        ("\\boxed{C. x = 42}", "C", "boxed", True),
+        ("\\boxed{B. x = 42}", "C", "boxed", False),
+    ],
+    "boxes joined by words": [
+        (
+            "$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$",
+            "(3, 3), (1, 1)",
+            "boxed",
+            True,
+        ),
+        ("$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$", "(1, 1)", "boxed", False),
+    ],
+    "GSM8K cut off": [
+        ("She earns 8 per hour for 2 hours, so she makes 8 * 2 =", "16", "gsm8k", False),
+        (
+            "She earns 8 per hour for 2 hours. In total she makes 16 dollars from",
+            "16",
+            "gsm8k",
+            False,
+        ),
+        ("Each box holds 4, so the 4 boxes hold <<4*4=", "4", "gsm8k", False),
+        ("She earns 8 per hour for 2 hours, so she makes 8 * 2 = 16", "16", "gsm8k", True),
+        ("She earns 8 per hour for 2 hours: 16 dollars in total", "16", "gsm8k", True),
+        ("Le coût final est donc de 100 - 30 = 70", "70", "gsm8k", True),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "completion, gold, form, right",
+    [case for cases in VERSION_3_MATH.values() for case in cases],
+    ids=[f"{name}-{i}" for name, cases in VERSION_3_MATH.items() for i in range(len(cases))],
+)
+def test_version_3_math(completion, gold, form, right):
+    assert verdict(completion, gold, form) is right

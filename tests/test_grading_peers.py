@@ -19,7 +19,7 @@ from tests.conftest import REPO, task_hooks
 CASES = REPO.parent / "shared/reference/grading_peer_cases.jsonl"
 MISLABELLED = REPO / "tests/data/grading_peer_mislabelled.tsv"
 FORM = {"math": "boxed", "aime": "boxed", "gsm8k": "gsm8k", "mc": "choice"}
-OVERALL_MIN, PER_KIND_MIN = 0.97, 0.90
+OVERALL_MIN, PER_KIND_MIN, MAX_DISAGREEMENTS = 0.99, 0.90, 5
 
 
 def mislabelled(lines: list[str]) -> dict[int, str]:
@@ -107,6 +107,7 @@ def test_agreement_with_peer_graders(capsys):
         print("\n".join(report))
 
     assert agreed / counted >= OVERALL_MIN, "\n".join(report)
+    assert len(misses) <= MAX_DISAGREEMENTS, "\n".join(report)
     for kind in FORM:
         right, n = share(by_kind, kind)
         assert right / n >= PER_KIND_MIN, f"{kind}: {right}/{n}\n" + "\n".join(report)

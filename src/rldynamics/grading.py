@@ -18,21 +18,38 @@ answer decides:
    words after it, read as LaTeX or a plain expression: "The largest $n$ is 34" gives 34,
    "7, not 5" gives 7, "12 (the 3rd option)" gives 12; a question ("12? Let me check") or a
    negation ("not 20") is no answer.
+   With no statement either, a **concluding sentence** that ends the text (but for "I hope it
+   is correct" and chat-template tokens) and opens with "Therefore", "Thus", "So", "Hence", "In
+   conclusion", "Consequently" or "Finally" gives the expression after its last "is", "are",
+   "=", "by" ("Therefore, the probability is 2/3." gives 2/3; "So there are 12 sequences"
+   gives 12); with a negation in it, or a sentence after it, it gives none.
 4. **Last number** — only where the benchmark's convention allows it (form ``gsm8k``): the last
    line that holds a digit, read as a LaTeX or plain expression (``$\\frac{5}{6}$`` is 5/6,
-   ``10^3`` is 1000), not as a digit run.
+   ``10^3`` is 1000), not as a digit run; none when the text ends mid-statement, as a
+   reasoning cut off at the token limit does (in an operator, an open bracket, ``<<3*4=`` or a
+   word that needs a continuation: "so she makes 16 * 2 =", "she has 5 left for").
 
-Multiple choice (form ``choice``) reads a letter A–D. The last box that names a letter
-(``\\boxed{C}``, ``\\boxed{\\textbf{(C)}}``) wins, unless an answer statement comes after it
-(``**Answer:** C``, ``Answer: "C"``, ``The answer is for sure D``); with no such box, the last
-statement, where "Option C" / "Choice: (D)" also count when they open a line and the letter
-stands alone ("Option A: too small" in a rundown of the options does not). A box or statement
-holding the exact text of one option, also at its head ("D-fructose, since …"), reads as that
-option's letter, and an option text that starts like a letter ("D-fructose", "A dominant …")
-is never read as the letter. Without box or statement: a letter that opens the text
-(``**D) …**``, ``A. Because …``); and only in a short text (≤ 300 characters), the last
-standalone capital letter. A long text that never commits to a letter — typically cut off at
-the token limit — has no answer, so that cut-off outputs do not score 1 in 4 by chance.
+Multiple choice (form ``choice``) reads a letter A–D: the last *committed* choice wins.
+Commitments are boxes that name an option (``\\boxed{C}``, ``\\boxed{\\textbf{(C)}}``), answer
+statements (``**Answer:** C``, ``Answer: "C"``, ``The answer is for sure D``, "Final choice:
+(B)", "my final option is C", "I'll go with D", "it should be (C)", "switch to B"), a letter
+said to be right ("(C) is correct", "C is the right answer"; not "(C) would be correct" nor
+"(C) is correct if …") and a bold letter that ends its line (``**B**``); a later one replaces
+an earlier one, so a correction after the box wins. A letter set aside — after a negation
+("cannot be (A)", "not B", "rule out C and D", "rather than A") or before a rejection ("(A) is
+wrong", "B fails") — is no choice, and setting aside the current choice retracts it
+(``\\boxed{B}. Hmm, actually B is wrong.`` has no answer). "Option C" / "Choice: (D)" opening a
+line count only where there is no commitment, and only when the letter stands alone ("Option
+A: too small" in a rundown of the options does not). A committed answer may name an option by
+its content: its exact text, also at its head ("D-fructose, since …"; LaTeX spacing and
+``\\text`` ignored, so ``\\boxed{3.2\\ \\text{eV}}`` is the option "3.2 eV"), its mathematical
+value (``\\boxed{0.5}`` is the option ``$\\frac{1}{2}$``, by the equivalence below, when exactly
+one option has it) or its ordinal ("the third option"); an option text that starts like a
+letter ("D-fructose", "A dominant …") is never read as the letter. Without any of these: a
+letter that opens the text (``**D) …**``, ``A. Because …``); and only in a short text (≤ 300
+characters), the last standalone capital letter that is not set aside. A long text that never
+commits to a letter — typically cut off at the token limit — has no answer, so that cut-off
+outputs do not score 1 in 4 by chance.
 
 **Which code reads what.** math-verify (``math_verify.parse``) reads every mathematical answer:
 box contents, the joined boxes (as ``$a$ and $b$``, its own multi-answer form), the leading
@@ -51,6 +68,15 @@ as scientific notation (not 3.2·e·5, nor 10 out of ``3.2\\times 10^{5}`` in pl
 statements, 500 characters after each), so a repetition loop up to the token limit is read in
 one pass.
 
+**Equivalence.** math-verify's, with three rules of our own before it. A decimal meets an
+exact value only where it is that value: 0.25 is 1/4, but the truncations 0.142857 and 1.414
+are not 1/7 and √2 (math-verify alone accepts a close float), since MATH asks for exact
+answers; a decimal gold is met by a decimal of the same value (0.50 is 0.5) or by an exact
+answer that rounds to it at the gold's places (1/3 meets 0.33, √2 meets 1.41). A one-column
+or one-row matrix is the tuple of its entries (``\\begin{pmatrix} -3 \\\\ 6 \\end{pmatrix}`` is
+``(-3, 6)``). A math item whose gold is an option letter is met by an answer that names that
+letter (``\\boxed{C. x = 42}`` meets C).
+
 Each item is sampled n times; the item scores are the mean accuracy (avg@n) and the unbiased
 pass@k estimator 1 − C(n−c, k)/C(n, k).
 """
@@ -63,8 +89,10 @@ from functools import lru_cache
 from math import comb
 
 # Changes whenever the reading rule or the equivalence check changes: results and provenance
-# record it, so a reader knows which rule scored a run. Version 1 read only the last box.
-GRADER_VERSION = "2"
+# record it, so a reader knows which rule scored a run. Version 1 read only the last box;
+# version 2 added statements and the multiple-choice wrappings; version 3 the last committed
+# choice, options named by content, concluding sentences and the exact-decimal rule.
+GRADER_VERSION = "3"
 CHOICE_LETTERS = "ABCD"
 FORMS = ("boxed", "gsm8k", "choice", "plain")
 
@@ -147,7 +175,7 @@ def last_boxed(text: str) -> str | None:
 # spacing commands, \text{and} and short labels such as ``x_1 =``.
 _SEPARATOR = re.compile(
     r"""(?:\s|[,;.$]|\\[()\[\]]|\\(?:quad|qquad|,|;|:|!)|~|
-        \\text\s*\{\s*(?:,|and|or)?\s*\}|\b(?:and|or)\b)*""",
+        \\text\s*\{(?:\s|,|\b(?:and|or|for|part)\b|\(\w\))*\}|\b(?:and|or)\b)*""",
     re.VERBOSE,
 )
 _JOINER = re.compile(r",|\b(?:and|or)\b")
@@ -313,7 +341,67 @@ def _statement_answer(statements: list[_Statement], after: int = -1) -> Answer |
     return None
 
 
+# A concluding sentence that states the result without the word "answer" ("Therefore, the
+# probability is 2/3.", "So there are 12 sequences."): read where nothing else is, as the
+# expression after its last "is"/"are"/"="/"by". It must end the text (but for "I hope it is
+# correct" and chat-template tokens), and a negation or question in it is no answer.
+_CONCLUSION = re.compile(
+    r"(?<![\w,;])\s*(?:Therefore|Thus|So|Hence|In\s+conclusion|Consequently|"
+    r"Finally)\b,?\s+"
+)
+_TEXT_TAIL = re.compile(
+    r"(?:\s|<\|[\w-]{1,20}\|>\w*|I\s+hope\s+it\s+is\s+correct\.?)*\Z", re.IGNORECASE
+)
+_VERB = re.compile(r"\s(?:is|are|was|were|equals|by|be)\s|=")
+_RESULT = re.compile(r"\s*(?:\$[^$]+\$|\\\(.+?\\\)|-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?\s*%?)")
+_SENTENCE_STOP = re.compile(r"[.!?](?=\s|$)")
+
+
+def _conclusion_answer(text: str) -> Answer | None:
+    tail = text[-_WINDOW:]
+    opening = list(_CONCLUSION.finditer(tail))
+    if not opening:
+        return None
+    sentence = tail[opening[-1].end() :]
+    spans = [(m.start(), m.end()) for m in _MATH_SPAN.finditer(sentence)]
+    stops = [
+        m
+        for m in _SENTENCE_STOP.finditer(sentence)
+        if not any(a <= m.start() < b for a, b in spans)
+    ]
+    end = stops[0].start() if stops else len(sentence.rstrip())
+    after = stops[0].end() if stops else end
+    if not _TEXT_TAIL.match(sentence, after) or (stops and stops[0].group() == "?"):
+        return None  # not the last sentence, or a question
+    sentence = sentence[:end]
+    if re.search(r"\b(?:not|cannot|no|never|isn't|aren't)\b", sentence):
+        return None
+    verbs = list(_VERB.finditer(sentence))
+    result = _RESULT.match(sentence, verbs[-1].end()) if verbs else None
+    if not result or not parse_math(result.group()):
+        return None
+    return Answer(result.group().strip(), "conclusion")
+
+
+# A GSM8K reasoning cut off at the token limit ends mid-statement: in an operator, an open
+# bracket or formula, or a word that needs a continuation ("… so she makes 16 * 2 =",
+# "… she has 5 left for", "… <<3*4="). Its last number is not what it would have answered.
+_DANGLING = re.compile(
+    r"""(?:[-=+*/×÷^,(\[{]|<<[^>]*|\b(?:of|the|a|an|and|or|is|are|was|were|to|from|by|with|for|
+        at|that|which|then|she|he|they|we|her|his|their|each|per|both|plus|minus|times|makes|
+        gets|has|have|had|will|be|would|can|than|into)\b)\s*\Z""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _cut_off(text: str) -> bool:
+    """Whether the text ends mid-statement (GSM8K's ``$`` is a currency: no formula check)."""
+    return bool(_DANGLING.search(text.rstrip()[-_WINDOW:]))
+
+
 def _last_line_answer(text: str) -> Answer | None:
+    if _cut_off(text):
+        return None
     for line in reversed(text[-20 * _WINDOW :].splitlines()):
         line = line[-_WINDOW:]  # the end of an endless line
         if re.search(r"\d", line) and parse_math(line):
@@ -337,7 +425,7 @@ def read_answer(text: str, form: str, choices: tuple[str, ...] | list[str] = ())
         strong_after = [s for s in statements if s.final]
         later = _statement_answer(strong_after, after=boxes[-1].end - 1)
         return later or _box_answer(region, boxes)
-    found = _statement_answer(statements)
+    found = _statement_answer(statements) or _conclusion_answer(region)
     if found or form != "gsm8k":
         return found
     return _last_line_answer(region)
@@ -357,27 +445,78 @@ _LEADING_LETTER = re.compile(
     re.IGNORECASE,
 )
 # An answer statement: "answer" with its verb or colon ("The answer is for sure D", "ANSWER: B",
-# "**Answer:** A"); "Option"/"Choice" only where they open a line, and then the letter must
-# stand alone ("Option C", "Choice: (D)"), so that "Option A: too small" in a rundown of the
-# options, or "answer (A) would be right if", is not read as an answer.
+# "**Answer:** A"), a stated choice ("Final choice: (B)", "my option is C", "I'll go with D",
+# "it must be (C)", "switch to B"); "Option"/"Choice" alone only where they open a line, and
+# then the letter must stand alone ("Option C", "Choice: (D)"), so that "Option A: too small" in
+# a rundown of the options, or "answer (A) would be right if", is not read as an answer.
 _CHOICE_STATEMENT = re.compile(
     r"""(?:\b(?P<answer>(?:final\s+)?answer)[*_]{0,2}\s*
             (?:(?:is|would\s+be|will\s+be)\b|[:：]|[–—-])
+        |\b(?P<stated>(?:(?:final|my|correct|right|best)\s+(?:choice|option|pick|selection)
+              |(?:the\s+)?(?:correct|right|best)\s+(?:one))[*_]{0,2}\s*
+              (?:(?:is|would\s+be|will\s+be)\b|[:：])
+            |I\s*(?:will\s+|'ll\s+|would\s+|shall\s+)?(?:choose|pick|select|go\s+with|opt\s+for|
+              settle\s+on)\b
+            |\b(?:it|this|that)\s+(?:should|must|has\s+to)\s+be\b
+            |\b(?:change|switch|correct)\s+(?:my\s+(?:answer|choice)\s+)?to\b)
         |^[\s*_#>-]*(?:choice|option)[*_]{0,2}\s*[:：]?)
         [*_]{0,2}\s*
         (?:(?:for\s+sure|definitely|clearly|probably|likely|therefore|thus|then|correct|option|
             choice)[\s,:]+)*""",
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
+# A letter committed to after it is named: "(C) is correct", "C is the right answer", a bold
+# letter that ends its line ("**B**"). Not "(A) is correct if …" nor "(A) would be correct".
+_LETTER = r"[(\[]?\s*([A-D])\s*[)\]]?"
+_COMMITTED_AFTER = re.compile(
+    rf"""(?:(?<![\w-]){_LETTER}[*_]{{0,2}}\s+(?:is|must\s+be|should\s+be)\s+(?:indeed\s+)?
+            (?:the\s+)?(?:correct|right|best|final)\b(?:\s+(?:answer|option|choice|one))?
+            (?!\s*(?:if|only|when|unless|provided|for)\b)
+        |(?<![\w-]){_LETTER}\s+is\s+the\s+answer\b(?!\s*(?:if|only|when|unless)\b)
+        |^[\s>-]*\*\*\s*{_LETTER}[.:]?\s*\*\*[\s.]*$)""",
+    re.VERBOSE | re.MULTILINE,
+)
+# A letter set aside: named after a negation ("cannot be (A)", "not B", "rule out C and D",
+# "rather than A") or before a rejection ("(A) is wrong", "B fails", "C and D are incorrect").
+_LETTER_LIST = rf"{_LETTER}(?![\w-])(?:\s*(?:,|\bor\b|\band\b|\bnor\b)\s*{_LETTER}(?![\w-]))*"
+_DISCARDED = re.compile(
+    rf"""(?:\b(?:not|cannot\s+be|can'?t\s+be|isn'?t|never|rule\s+out|rules\s+out|ruling\s+out|
+            ruled\s+out|eliminat(?:e|es|ed|ing)|exclud(?:e|es|ed|ing)|rather\s+than|instead\s+of|
+            reject(?:s|ed|ing)?|discard(?:s|ed|ing)?)\s+(?:option\s+|choice\s+)?
+            (?P<before>{_LETTER_LIST})
+        |(?<![\w-])(?P<after>{_LETTER_LIST})[*_]{{0,2}}\s*[:,]?\s*(?:is|are)?\s*
+            (?:also\s+|both\s+|clearly\s+|definitely\s+)?
+            (?:wrong|incorrect|false|ruled\s+out|eliminated|excluded|impossible|invalid|
+            not\s+(?:correct|right|the\s+answer)|fails?)\b)""",
+    re.IGNORECASE | re.VERBOSE,
+)
 _ALONE = re.compile(r"[\s.)\]\"'*_:!]*$")
 _PLAIN_LETTER = re.compile(r"(?:^|(?<=[\s(\[*_\"']))([A-D])(?=$|[\s.,:;)\]*_\"'!])(?!\s*\?)")
 _ARTICLE = re.compile(r"A\s+(?!(?:because|since|as|is|was|seems|looks|would|and|or)\b)[a-z]")
+_ORDINAL = re.compile(
+    r"(?:the\s+)?(first|second|third|fourth|1st|2nd|3rd|4th)(?:\s+(?:option|choice|one|answer))?"
+)
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "1st": 0, "2nd": 1, "3rd": 2}
 _SHORT_ANSWER = 300  # characters: a text this short that names one letter last is an answer
 
 
 def _squash(text: str) -> str:
+    text = re.sub(r"\\[ ,;:!>]|~", " ", text)  # LaTeX spacing ("3.2\ \text{eV}") is a space
     text = _WRAPPER.sub("", text).replace("}", "").replace("{", "")
     return re.sub(r"\s+", " ", text).strip(" .*_\"'`$").lower()
+
+
+def _option_by_value(fragment: str, choices: tuple[str, ...]) -> str | None:
+    """The one option whose mathematical value the fragment has (``\\frac{1}{2}`` for "0.5")."""
+    if not re.search(r"\d", fragment) or not parse_math(_as_latex(fragment.strip("$ "))):
+        return None
+    same = [
+        i
+        for i, option in enumerate(choices)
+        if re.search(r"\d", option)
+        and is_equivalent(_as_latex(fragment.strip("$ ")), option, "boxed")
+    ]
+    return CHOICE_LETTERS[same[0]] if len(same) == 1 else None
 
 
 def letter_of(
@@ -385,11 +524,13 @@ def letter_of(
 ) -> str | None:
     """The option letter a box content or statement names: the exact text of one option (also
     at the head of the fragment), else the letter in its usual wrappings (``(C)``,
-    ``\\textbf{C}``, ``C.``, ``C) text``). A lower-case letter counts only after an explicit
-    answer statement (``anchored``) and alone; ``alone``: nothing but punctuation may follow
-    the letter. "D-fructose", "A dominant allele" and "B? Let me check" name no letter."""
+    ``\\textbf{C}``, ``C.``, ``C) text``), else, where the fragment is a committed answer
+    (``anchored``), an option's mathematical value or its ordinal ("the second option"). A
+    lower-case letter counts only when anchored and alone; ``alone``: nothing but punctuation
+    may follow the letter. "D-fructose", "A dominant allele" and "B? Let me check" name no
+    letter."""
+    squashed = _squash(fragment)
     if choices:
-        squashed = _squash(fragment)
         options = [_squash(option) for option in choices]
         named = [i for i, option in enumerate(options) if option == squashed]
         if not named:  # an option's text at the head of the fragment ("Paris, because …")
@@ -403,7 +544,12 @@ def letter_of(
     plain = _WRAPPER.sub("", fragment).replace("\\}", "")
     match = _LEADING_LETTER.match(plain)
     if not match:
-        return None
+        if not anchored:
+            return None
+        ordinal = _ORDINAL.fullmatch(squashed)
+        if ordinal and ordinal.group(1) in _ORDINALS:
+            return CHOICE_LETTERS[_ORDINALS[ordinal.group(1)]]
+        return _option_by_value(fragment, choices) if choices and not alone else None
     after = plain[match.end() :]
     if after.startswith("-") or after.lstrip().startswith("?") or _ARTICLE.match(plain.lstrip()):
         return None
@@ -415,34 +561,76 @@ def letter_of(
     return None
 
 
-def read_choice(region: str, choices: tuple[str, ...] = ()) -> Answer | None:
-    """The letter a multiple-choice completion answers (see the module's reading rule)."""
-    boxed = [
-        (box.end, letter_of(box.content, choices, anchored=True)) for box in find_boxes(region)
-    ]
-    boxed = [(end, letter) for end, letter in boxed if letter]
-    stated: list[tuple[int, str, bool]] = []
+@dataclass(frozen=True)
+class _Choice:
+    """One event of a multiple-choice reading: a letter committed to, or set aside."""
+
+    at: int  # where in the text
+    letter: str
+    strong: bool  # a box or an answer statement; else a line-opening "Option C"
+    committed: bool = True  # False: the letter is set aside ("cannot be (A)")
+
+
+def _stated_choices(region: str, choices: tuple[str, ...]) -> list[_Choice]:
+    events = []
     for match in list(_CHOICE_STATEMENT.finditer(region))[-_LAST_STATEMENTS:]:
-        is_answer = bool(match.group("answer"))
+        is_answer = bool(match.group("answer") or match.group("stated"))
         line = region[match.end() : match.end() + _SHORT_ANSWER].split("\n", 1)[0]
         letter = letter_of(line, choices, anchored=True, alone=not is_answer)
         if not letter and choices and is_answer:
             cut = _SENTENCE_END.search(line)
             letter = letter_of(line[: cut.start()] if cut else line, choices, anchored=True)
         if letter:
-            stated.append((match.end(), letter, is_answer))
-    if boxed:
-        # The last box wins, unless an answer statement comes after it.
-        later = [(end, letter) for end, letter, is_answer in stated if is_answer]
-        later = [(end, letter) for end, letter in later if end > boxed[-1][0]]
-        return Answer((later or boxed)[-1][1], "letter")
-    if stated:
-        return Answer(stated[-1][1], "letter")
+            events.append(_Choice(match.end(), letter, is_answer))
+    for match in list(_COMMITTED_AFTER.finditer(region))[-_LAST_STATEMENTS:]:
+        letter = next(group for group in match.groups() if group)
+        events.append(_Choice(match.start(), letter, True))
+    return events
+
+
+def _discarded_choices(region: str) -> list[_Choice]:
+    events = []
+    for match in list(_DISCARDED.finditer(region))[-_LAST_STATEMENTS:]:
+        listed = match.group("before") or match.group("after")
+        for letter in re.findall(r"(?<![\w-])([A-D])(?![\w-])", listed):
+            events.append(_Choice(match.start(), letter, True, committed=False))
+    return events
+
+
+def _last_committed(events: list[_Choice]) -> str | None:
+    """The letter the events end on: each commitment replaces the choice, and setting aside the
+    current letter retracts it (no answer until the next commitment)."""
+    current = None
+    for event in sorted(events, key=lambda event: event.at):
+        if event.committed:
+            current = event.letter
+        elif event.letter == current:
+            current = None
+    return current
+
+
+def read_choice(region: str, choices: tuple[str, ...] = ()) -> Answer | None:
+    """The letter a multiple-choice completion answers (see the module's reading rule)."""
+    boxed = [
+        _Choice(box.start, letter, True)
+        for box in find_boxes(region)
+        if (letter := letter_of(box.content, choices, anchored=True))
+    ]
+    stated = _stated_choices(region, choices)
+    discarded = _discarded_choices(region)
+    strong = boxed + [event for event in stated if event.strong]
+    if strong:
+        letter = _last_committed(strong + discarded)
+        return Answer(letter, "letter") if letter else None
+    if stated:  # only line-opening "Option C" / "Choice: D"
+        letter = _last_committed(stated + discarded)
+        return Answer(letter, "letter") if letter else None
+    set_aside = {event.letter for event in discarded}
     opening = letter_of(region[:_SHORT_ANSWER], choices)  # "A. Because …", "D-fructose, since"
-    if opening:
+    if opening and opening not in set_aside:
         return Answer(opening, "letter")
     if len(region.strip()) <= _SHORT_ANSWER:
-        letters = _PLAIN_LETTER.findall(region)
+        letters = [letter for letter in _PLAIN_LETTER.findall(region) if letter not in set_aside]
         return Answer(letters[-1], "letter") if letters else None
     return None  # a long text that never commits to a letter (often cut off): no answer
 
@@ -453,6 +641,75 @@ def read_choice(region: str, choices: tuple[str, ...] = ()) -> Answer | None:
 @lru_cache(maxsize=1024)
 def _parse_gold(gold: str, guarded: bool = True) -> tuple:
     return parse_math(_as_latex(gold), guarded)
+
+
+_MATRIX = re.compile(r"\\begin\{([pbvB]?matrix)\}(.*?)\\end\{\1\}", re.DOTALL)
+_DECIMAL = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d*)\.(\d+)")
+
+
+def _vector_as_tuple(text: str) -> str:
+    """A one-column or one-row matrix written as the tuple it is (``(-3, 6, -3)``)."""
+
+    def as_tuple(match: re.Match) -> str:
+        body = match.group(2).strip().removesuffix("\\\\").strip()
+        rows = [row.strip() for row in body.split("\\\\")]
+        if len(rows) > 1 and not any("&" in row for row in rows):
+            return f"({', '.join(rows)})"
+        if len(rows) == 1 and "&" in rows[0]:
+            return f"({', '.join(cell.strip() for cell in rows[0].split('&'))})"
+        return match.group()
+
+    return _MATRIX.sub(as_tuple, text) if "matrix" in text else text
+
+
+def _decimal_places(parsed: tuple) -> int | None:
+    """Decimal places of a plain decimal number (``0.142857`` → 6); None for anything else."""
+    import sympy
+
+    if len(parsed) < 2 or not isinstance(parsed[0], sympy.Float):
+        return None
+    literal = _DECIMAL.fullmatch(str(parsed[1]).strip())
+    return len(literal.group(1)) if literal else None
+
+
+def _exact_decimal_verdict(pred: tuple, gold: tuple) -> bool | None:
+    """The exact-value rule where a decimal meets another number; None where it does not apply.
+
+    A decimal answer equals an exact gold only if it is exactly that value (0.25 is 1/4; the
+    truncations 0.142857 and 1.414 are not 1/7 and √2). A decimal gold is met by a decimal of
+    the same value (0.50 is 0.5) or by an exact answer that rounds to it at the gold's places
+    (1/3 is 0.33; √2 is 1.41)."""
+    import sympy
+
+    pred_places, gold_places = _decimal_places(pred), _decimal_places(gold)
+    if pred_places is None and gold_places is None:
+        return None
+    pred_value, gold_value = pred[0], gold[0]
+    if not all(isinstance(v, sympy.Basic) and v.is_number for v in (pred_value, gold_value)):
+        return None
+    as_rational = {}
+    for side, value, places in (
+        ("pred", pred_value, pred_places),
+        ("gold", gold_value, gold_places),
+    ):
+        literal = _DECIMAL.fullmatch(str(pred[1] if side == "pred" else gold[1]).strip())
+        exact = sympy.Rational(literal.group().replace(",", "")) if places is not None else value
+        as_rational[side] = exact
+    try:  # math-verify leaves some products unevaluated (10*(1/100))
+        difference = sympy.simplify(as_rational["pred"] - as_rational["gold"])
+        if gold_places is not None and pred_places is None:  # an exact answer to a decimal gold
+            return bool(sympy.N(abs(difference), 30) <= sympy.Rational(1, 2 * 10**gold_places))
+        return difference == 0 or bool(difference.equals(0))
+    except (TypeError, ValueError, AttributeError):  # an expression sympy cannot decide
+        return None
+
+
+def _letter_verdict(predicted: str, gold: str) -> bool | None:
+    """A math item whose gold is an option letter: the letter the answer names (``C. x = 42``)."""
+    if not re.fullmatch(r"\(?[A-E]\)?", gold.strip()):
+        return None
+    letter = letter_of(predicted.strip().strip("$"), anchored=True)
+    return letter == gold.strip().strip("()") if letter else None
 
 
 def is_equivalent(predicted: str | None, gold: str, form: str) -> bool:
@@ -468,7 +725,14 @@ def is_equivalent(predicted: str | None, gold: str, form: str) -> bool:
     if form == "plain":  # the toy task's first line, read exactly as grader version 1 did
         pred_parsed, gold_parsed = parse_math(_as_latex(predicted), False), _parse_gold(gold, False)
     else:  # a box's content is already $…$; a statement or last line is text to read
-        pred_parsed, gold_parsed = parse_math(predicted), _parse_gold(gold)
+        by_letter = _letter_verdict(predicted, gold)
+        if by_letter is not None:
+            return by_letter
+        pred_parsed = parse_math(_vector_as_tuple(predicted))
+        gold_parsed = _parse_gold(_vector_as_tuple(gold))
+        by_value = _exact_decimal_verdict(pred_parsed, gold_parsed) if gold_parsed else None
+        if pred_parsed and by_value is not None:
+            return by_value
     try:
         return (
             bool(gold_parsed)
