@@ -58,9 +58,16 @@ rule all:
         rules.provenance.output,
         rules.results.output,
         rules.recovery.output,
-        [rules.dynamics.output.linearity, rules.alpharl_table.output]
-        if TRAJECTORY
-        else [],
+        (
+            [
+                rules.dynamics.output.linearity,
+                rules.alpharl_table.output,
+                rules.forecast.output,
+                rules.backtest.output,
+            ]
+            if TRAJECTORY
+            else []
+        ),
         rules.figures.output,
         (
             [rules.parameter_table.output, rules.parameter_figures.output]

@@ -298,3 +298,104 @@ def test_unknown_variant_is_refused():
     series, accuracy, _ = planted_series()
     with pytest.raises(InputError, match="variant"):
         predict_updates(series, "magic", [10, 20], accuracy)
+
+
+# --- RELEX (arXiv 2605.21468) ----------------------------------------------------------------
+
+
+def test_relex_extrapolates_a_planted_trajectory_and_reads_only_its_window(tmp_path):
+    from rldynamics.relex import relex_updates
+
+    gen = torch.Generator().manual_seed(0)
+    name = "model.layers.0.mlp.up_proj.weight"
+    w0 = torch.randn(6, 4, generator=gen)
+    direction = torch.randn(6, 4, generator=gen)
+    steps = [10, 20, 30, 40, 50, 60]
+    write_model(tmp_path / "base", {name: w0})
+    for t in steps:  # linear along one direction of the flattened weights, full-rank as a matrix
+        write_model(tmp_path / "run" / f"step-{t}", {name: w0 + (0.5 + 0.01 * t) * direction})
+    checkpoints = {t: tmp_path / "run" / f"step-{t}" for t in steps}
+    window = [10, 20, 30]
+    update = relex_updates(tmp_path / "base", checkpoints, window, [name], 60)[name]
+    assert torch.allclose(update, (0.5 + 0.6) * direction, atol=1e-4)
+    assert torch.linalg.matrix_rank(update) == 4  # rank 1 over time, not per matrix
+    # a checkpoint after the window changed: the prediction is the same
+    write_model(checkpoints[60], {name: w0 + 100 * torch.randn(6, 4, generator=gen)})
+    again = relex_updates(tmp_path / "base", checkpoints, window, [name], 60)[name]
+    assert torch.equal(update, again)
+
+
+def test_relex_matches_the_released_codes_svd_fit_when_every_step_is_saved(tmp_path):
+    """With one checkpoint per step the line in the step is the released code's line in the
+    checkpoint index: compare against an independent numpy computation of its method."""
+    from rldynamics.relex import relex_updates
+
+    gen = np.random.default_rng(1)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    w0 = gen.normal(size=(5, 7)).astype(np.float32)
+    steps = list(range(1, 9))
+    deltas = {
+        t: (t * gen.normal(size=(5, 7)) * 0.1 + gen.normal(size=(5, 7))).astype(np.float32)
+        for t in steps
+    }
+    write_model(tmp_path / "base", {name: torch.from_numpy(w0)})
+    for t in steps:
+        write_model(tmp_path / f"step-{t}", {name: torch.from_numpy(w0 + deltas[t])})
+    window, target = steps[:5], 20
+    ours = relex_updates(
+        tmp_path / "base", {t: tmp_path / f"step-{t}" for t in steps}, window, [name], target
+    )[name]
+    M = np.stack([deltas[t].ravel() for t in window]).astype(np.float64)
+    _, _, vt = np.linalg.svd(M, full_matrices=False)
+    v = vt[0]
+    c = M @ v
+    t = np.arange(len(window), dtype=np.float64)  # the released code's index
+    slope = ((t - t.mean()) @ (c - c.mean())) / ((t - t.mean()) @ (t - t.mean()))
+    target_index = len(window) - 1 + (target - window[-1])
+    released = (c.mean() + (target_index - t.mean()) * slope) * v
+    assert np.allclose(ours.numpy().ravel(), released, atol=1e-4)
+
+
+def series_of(base: dict, checkpoints: dict[int, dict]) -> Series:
+    """The rank-1 series of planted checkpoints (top singular triplet of each ΔW_t)."""
+    U1, V1, S1, fro = {}, {}, {}, {}
+    for name, w0 in base.items():
+        parts = [torch.linalg.svd(checkpoints[t][name] - w0) for t in sorted(checkpoints)]
+        U1[name] = torch.stack([u[:, 0] for u, _, _ in parts])
+        V1[name] = torch.stack([vh[0] for _, _, vh in parts])
+        S1[name] = torch.stack([s[0] for _, s, _ in parts])
+        fro[name] = torch.stack([torch.linalg.norm(s) for _, s, _ in parts])
+    return Series(sorted(checkpoints), U1, V1, S1, fro)
+
+
+def test_relex_prediction_file_is_added_at_full_rank(tmp_path):
+    from rldynamics.recipes import rank_k_weights
+
+    gen = torch.Generator().manual_seed(2)
+    name = "model.layers.0.mlp.down_proj.weight"
+    base = {name: torch.randn(4, 6, generator=gen)}
+    direction = torch.randn(4, 6, generator=gen)
+    steps = [5, 10, 15, 20]
+    run = {t: {name: base[name] + 0.1 * t * direction} for t in steps}
+    write_model(tmp_path / "base", base)
+    for t in steps:
+        write_model(tmp_path / "run" / f"checkpoint-{t}", run[t])  # TRL's layout
+    save_series(tmp_path / "series.safetensors", series_of(base, run))
+    info = predict(
+        tmp_path / "series.safetensors",
+        None,
+        0.5,
+        tmp_path / "relex.safetensors",
+        "relex",
+        target_step=20,
+        base=tmp_path / "base",
+        checkpoints=tmp_path / "run",
+    )
+    assert info["rank"] == "full" and info["window_steps"] == [5, 10]
+    assert info["checkpoints_read"] == [5, 10] and info["accuracies_read"] == []
+    model = rank_k_weights(
+        ModelWeights(tmp_path / "base"), tmp_path / "relex.safetensors", "full", scale="none"
+    )
+    assert torch.allclose(model[name], run[20][name], atol=1e-4)
+    with pytest.raises(InputError, match="relex.*base"):
+        predict(tmp_path / "series.safetensors", None, 0.5, tmp_path / "x.safetensors", "relex")

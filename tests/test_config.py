@@ -126,7 +126,10 @@ PAPER_RUNS = {
         "dynamics": 1,
         "alpharl_predict": 3 * 6,
         "alpharl_table": 1,
-        "total": 113,
+        # the forecast at its last step and the backtest from every window
+        "forecast": 1,
+        "backtest": 1,
+        "total": 115,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,

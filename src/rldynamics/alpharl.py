@@ -1,17 +1,19 @@
 """AlphaRL: extrapolate the rank-1 update from an early window of checkpoints (AlphaRL §5).
 
-Three readings, each a named variant (METHOD §5; :data:`rldynamics.variants.VARIANTS`):
+Four readings, each a named variant (METHOD §5; :data:`rldynamics.variants.VARIANTS`):
 
 | variant | trajectory x_t | signs | fit against | target | added to | model dtype |
 |---|---|---|---|---|---|---|
 | paper | ‖ΔW_t‖F·u1(t) | backward | accuracy / final accuracy | y* = 1 | W0 | base's |
 | official-code | σ1(t)·u1(t) | backward | raw accuracy | y* (1.7) | W at window end | float32 |
 | prospective | ‖ΔW_t‖F·u1(t) | forward | the step t | step T | W0 | base's |
+| relex | flattened ΔW_t (top direction over time) | — | the step t | step T | W0 | base's |
 
 ``paper`` and ``official-code`` fit the one-component PLS + OLS of :mod:`rldynamics.dynamics`
 to an accuracy signal (the benchmarks and metric of the variant's ``alpharl.signals`` entry)
 and invert it at y*; ``prospective`` fits every coordinate of x_t linearly in t and evaluates
-it at T.
+it at T. ``relex`` (:mod:`rldynamics.relex`, the RELEX paper's method beside AlphaRL's) reads
+the window's checkpoint weights rather than their rank-1 series.
 
 What each reads from after the window: sign alignment is chained step to step, so aligning
 backward from the run's last checkpoint (the released code) or from the window's last one, or
@@ -40,7 +42,7 @@ from rldynamics.dynamics import (
 )
 from rldynamics.errors import InputError
 from rldynamics.io import save_tensors
-from rldynamics.variants import VARIANTS, check_variant
+from rldynamics.variants import VARIANT_RANKS, VARIANTS, WEIGHT_VARIANTS, check_variant
 from rldynamics.windows import window_steps, window_steps_to
 
 
@@ -112,11 +114,15 @@ def predict(
     end_step: int | None = None,
     window_label: str | None = None,
     signal: str | None = None,
+    base: str | Path | None = None,
+    checkpoints: str | Path | None = None,
 ) -> dict:
-    """Write the predicted rank-1 update of every module as a factor file; returns metadata.
+    """Write the predicted update of every module as a factor file; returns metadata.
 
     The window is the first ``fraction`` of the run's steps, or every checkpoint up to
     ``end_step`` (exactly one of the two). ``signal`` names the accuracy the fit read.
+    ``relex`` also reads the ``base`` model and the ``checkpoints`` folder (any layout
+    :func:`rldynamics.windows.find_checkpoints` reads).
     """
     if (fraction is None) == (end_step is None):
         raise InputError("an AlphaRL window is a fraction or an end step (exactly one)")
@@ -125,25 +131,19 @@ def predict(
         window = window_steps_to(series.steps, end_step)
     else:
         window = window_steps(series.steps, fraction)
-    updates, read = predict_updates(series, variant, window, accuracy, target, target_step)
-    tensors, ratios = {}, []
-    for module, (u_hat, v_last) in updates.items():
-        u_hat = u_hat.float()
-        norm = torch.linalg.norm(u_hat)
-        if not torch.isfinite(norm):
-            raise InputError(f"{series_file}: the prediction for {module} is not finite")
-        tensors[f"{module}.U"] = (u_hat / norm if norm > 0 else u_hat)[:, None].contiguous()
-        tensors[f"{module}.S"] = norm.reshape(1).clone()
-        tensors[f"{module}.V"] = v_last[:, None].float().contiguous()
-        tensors[f"{module}.fro"] = norm.reshape(()).clone()
-        last_row = series.steps.index(window[-1])
-        ratios.append(float(norm / max(float(series.fro[module][last_row]), 1e-30)))
+    if variant in WEIGHT_VARIANTS:
+        tensors, ratios, read = _relex_factors(
+            series, window, base, checkpoints, target_step, series_file
+        )
+    else:
+        updates, read = predict_updates(series, variant, window, accuracy, target, target_step)
+        tensors, ratios = _rank1_factors(series, window, updates, series_file)
     after = [s for s in read["checkpoints"] if s > window[-1]]
     spec = VARIANTS[variant]
     info = {
         "variant": variant,
         **spec,
-        "signal": signal if variant != "prospective" else "the step (no accuracy)",
+        "signal": signal if spec["fit"] != "step" else "the step (no accuracy)",
         "window": window_label or (f"{100 * fraction:g}" if fraction is not None else None),
         "window_fraction": fraction,
         "window_end_step_asked": end_step,
@@ -155,8 +155,47 @@ def predict(
         "accuracies_read_after_window": [s for s in read["accuracies"] if s > window[-1]],
         "target": read.get("target"),
         "target_step": read.get("target_step"),
-        "rank": 1,
+        "rank": VARIANT_RANKS[variant],
         "median_norm_ratio_to_window_end": float(np.median(ratios)) if ratios else math.nan,
     }
     save_tensors(out, tensors, info)
     return info
+
+
+def _rank1_factors(series: Series, window: list[int], updates: dict, series_file):
+    """Factor-file tensors of û v1ᵀ per module, and ‖û‖ over ‖ΔW‖F at the window's end."""
+    tensors, ratios = {}, []
+    last_row = series.steps.index(window[-1])
+    for module, (u_hat, v_last) in updates.items():
+        u_hat = u_hat.float()
+        norm = torch.linalg.norm(u_hat)
+        if not torch.isfinite(norm):
+            raise InputError(f"{series_file}: the prediction for {module} is not finite")
+        tensors[f"{module}.U"] = (u_hat / norm if norm > 0 else u_hat)[:, None].contiguous()
+        tensors[f"{module}.S"] = norm.reshape(1).clone()
+        tensors[f"{module}.V"] = v_last[:, None].float().contiguous()
+        tensors[f"{module}.fro"] = norm.reshape(()).clone()
+        ratios.append(float(norm / max(float(series.fro[module][last_row]), 1e-30)))
+    return tensors, ratios
+
+
+def _relex_factors(series: Series, window, base, checkpoints, target_step, series_file):
+    """RELEX's ΔŴ of every module of the series, as full-rank factors, from the weights."""
+    from rldynamics.relex import as_factors, relex_updates
+    from rldynamics.windows import find_checkpoints
+
+    if base is None or checkpoints is None:
+        raise InputError("variant 'relex' reads the weights: give the base and the checkpoints")
+    goal = float(target_step if target_step is not None else max(series.steps))
+    updates = relex_updates(base, find_checkpoints(checkpoints), window, list(series.U1), goal)
+    tensors, ratios = {}, []
+    last_row = series.steps.index(window[-1])
+    for module, update in updates.items():
+        if not torch.isfinite(update).all():
+            raise InputError(f"{series_file}: the RELEX prediction for {module} is not finite")
+        for part, value in as_factors(update).items():
+            tensors[f"{module}.{part}"] = value
+        norm = float(tensors[f"{module}.fro"])
+        ratios.append(norm / max(float(series.fro[module][last_row]), 1e-30))
+    read = {"checkpoints": list(window), "accuracies": [], "target_step": goal}
+    return tensors, ratios, read

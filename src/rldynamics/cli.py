@@ -16,6 +16,7 @@ from pathlib import Path
 from rldynamics import __version__
 from rldynamics.cli_args import parse_metrics
 from rldynamics.cli_claims import add_claims_parsers
+from rldynamics.cli_forecast import add_forecast_parsers
 from rldynamics.cli_metrics import (
     add_base_metrics_arg,
     add_base_metrics_parser,
@@ -371,6 +372,8 @@ def cmd_alpharl(args) -> None:
         end_step=args.end_step,
         window_label=args.window_label,
         signal=signal,
+        base=args.base,
+        checkpoints=args.checkpoints,
     )
     log.info(
         "AlphaRL %s, window %s %s: fit against %s; read checkpoints %s and accuracies of %s; "
@@ -633,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_base_metrics_parser(sub)
     add_claims_parsers(sub)
+    add_forecast_parsers(sub)
 
     p = sub.add_parser("parameter-table", help="gather per-checkpoint metric CSVs into one")
     p.add_argument("--out", required=True)
@@ -693,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-control", required=True)
     p.set_defaults(func=cmd_dynamics)
 
-    p = sub.add_parser("alpharl", help="predict the rank-1 update from an early window")
+    p = sub.add_parser("alpharl", help="predict the update from an early window (AlphaRL, RELEX)")
     p.add_argument("--series", required=True, help="rank-1 series file (rldynamics dynamics)")
     p.add_argument("--results", help="checkpoint accuracies (not read by 'prospective')")
     p.add_argument("--metric", action="append", help=metric_help)
@@ -703,7 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-label", help="the window's name in tables (default its percentage)")
     p.add_argument("--variant", choices=list(VARIANTS), default="paper")
     p.add_argument("--target", type=float, default=1.0, help="y* (paper, official-code)")
-    p.add_argument("--target-step", type=int, help="T (prospective; default the last step)")
+    p.add_argument("--target-step", type=int, help="T (prospective, relex; default the last step)")
+    p.add_argument("--base", help="base model folder (relex)")
+    p.add_argument(
+        "--checkpoints",
+        help="checkpoint folder, any layout the pipeline reads, or a glob (relex)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_alpharl)
 

@@ -324,3 +324,33 @@ def spectral_drift(table: pd.DataFrame, stem, run: str) -> None:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7)
     _save(fig, stem)
+
+
+def backtest_figure(table: pd.DataFrame, curves: dict[str, dict[int, float]], stem) -> None:
+    """Per run: the realized accuracy curve, and from each window's end the forecast of the
+    last step with its 95 % prediction interval, against the accuracy the run reached."""
+    runs = list(curves)
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        curve = curves[run]
+        steps = sorted(curve)
+        ax.plot(steps, [curve[s] for s in steps], "k.-", lw=0.8, label="realized (checkpoints)")
+        rows = table[table["run"] == run].sort_values("window_last_step")
+        below, above = rows["value"] - rows["low"], rows["high"] - rows["value"]
+        ax.errorbar(
+            rows["window_last_step"],
+            rows["value"],
+            yerr=[below, above],
+            fmt="o",
+            color="C0",
+            capsize=3,
+            label=f"forecast of step {max(steps)} from the window's end (95 % PI)",
+        )
+        ax.axhline(curve[max(steps)], color="C3", ls=":", label=f"reached at step {max(steps)}")
+        inside = int(rows["covered"].sum())
+        ax.set_title(f"{run}: {inside}/{len(rows)} intervals hold the realized accuracy")
+        ax.set_xlabel("RL step (forecasts: where the run was stopped)")
+        ax.set_ylabel("accuracy (mean over benchmarks)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=6, loc="lower right")
+    _save(fig, stem)

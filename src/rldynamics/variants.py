@@ -62,7 +62,21 @@ VARIANTS = {
         "fit": "step",
         "dtype": "auto",
     },
+    # RELEX (arXiv 2605.21468): rank 1 over time, not per matrix — the top right singular
+    # vector of the window's flattened deltas, its coefficient fitted linearly in the step.
+    "relex": {
+        "form": "flattened ΔW",
+        "alignment": "none",
+        "container": "base",
+        "fit": "step",
+        "dtype": "auto",
+    },
 }
+# The rank of the update each variant adds to every matrix: AlphaRL's is u vᵀ; RELEX's is one
+# direction of the flattened weights, a full-rank matrix.
+VARIANT_RANKS = {"paper": "1", "official-code": "1", "prospective": "1", "relex": "full"}
+# Variants that read the window's checkpoint weights (the others read the rank-1 series).
+WEIGHT_VARIANTS = ("relex",)
 # Variants whose fit regresses on an accuracy signal (prospective fits against the step).
 SIGNAL_VARIANTS = ("paper", "official-code")
 

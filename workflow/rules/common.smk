@@ -12,7 +12,13 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from rldynamics.errors import InputError
-from rldynamics.variants import SIGNAL_VARIANTS, VARIANTS as VARIANT_SPECS, check_form
+from rldynamics.variants import (
+    SIGNAL_VARIANTS,
+    VARIANT_RANKS,
+    VARIANTS as VARIANT_SPECS,
+    WEIGHT_VARIANTS,
+    check_form,
+)
 from rldynamics.runmodels import check_budgets, chunks, run_models, toy_steps
 from rldynamics.windows import find_checkpoints
 
@@ -363,9 +369,11 @@ def model_spec(key):
     spec = {
         **labels,
         **dict(model_kind="alpharl", step=window[-1], k="1", variant=variant),
-        # The prediction is a rank-1 update at its own scale: added as it is.
+        # The prediction is an update at its own scale (AlphaRL's rank 1, RELEX's full
+        # rank): added as it is.
         **dict(
-            factors=f"{RESULTS}/alpharl/{variant}/window-{label}.safetensors", rank="1"
+            factors=f"{RESULTS}/alpharl/{variant}/window-{label}.safetensors",
+            rank=VARIANT_RANKS[variant],
         ),
         **dict(scale="none", lam=1.0),
     }
@@ -457,11 +465,23 @@ VARIANT_KEY = "|".join(map(re.escape, VARIANTS)) or "(?!)"  # (?!) matches nothi
 
 
 def alpharl_inputs(wildcards):
-    """The prospective variant reads no accuracy: it does not depend on the scores."""
+    """The prospective variant reads no accuracy: it does not depend on the scores; relex
+    reads the base and the window's checkpoint weights."""
     inputs = {"series": f"{RESULTS}/dynamics/rank1_series.safetensors"}
     if wildcards.variant in SIGNAL_VARIANTS:
         inputs["results"] = f"{RESULTS}/tables/checkpoint_results.csv"
+    if wildcards.variant in WEIGHT_VARIANTS:
+        _, steps = WINDOWS[wildcards.window]
+        inputs["base"] = f"{RESULTS}/models/base"
+        inputs["checkpoints"] = [checkpoint_folder(step) for step in steps]
     return inputs
+
+
+def weight_args(wildcards, input):
+    """The relex variant's --base and --checkpoints options (or nothing)."""
+    if wildcards.variant not in WEIGHT_VARIANTS:
+        return ""
+    return f"--base {input.base} --checkpoints {RESULTS}/checkpoints"
 
 
 def accuracy_args(wildcards, input):

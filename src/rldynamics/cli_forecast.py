@@ -1,0 +1,156 @@
+"""The command line of forecasts: ``forecast`` (where a run in progress will end, and whether
+its extrapolated model lets it stop now) and ``backtest`` (how often such forecasts were right
+on finished runs). The maths is in :mod:`rldynamics.forecast`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from rldynamics.cli_args import parse_metrics
+from rldynamics.errors import InputError
+
+log = logging.getLogger("rldynamics")
+
+
+def _results(path):
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise InputError(f"results table not found: {path}")
+    return pd.read_csv(path, dtype={"k": str, "variant": str})
+
+
+def _model_interval(items_path, metrics, model_kind, step, variant):
+    """Average accuracy of one model and its 95 % interval over items (paired bootstrap)."""
+    from rldynamics import stats
+    from rldynamics.claims import gather_items, item_scores, model_id
+
+    items = item_scores(gather_items([items_path]), metrics)
+    key = model_id(
+        {"model_kind": model_kind, "step": step, "k": "1", "lam": None, "variant": variant}
+    )
+    if key not in set(items["model"]):
+        return None
+    point, reps = stats.replicates(stats.comparison(items, [key]))
+    low, high = stats.interval(stats.average(reps[:, 0, :]))
+    return float(stats.average(point[0])), low, high, int(len(items[items["model"] == key]))
+
+
+def forecast_report(run, fc, model, variant, tolerance, text) -> str:
+    lines = [
+        f"# Forecast of run `{run}` at step {fc.target_step}",
+        "",
+        f"Checkpoints read: {len(fc.steps)}, steps {', '.join(map(str, fc.steps))}; their "
+        f"average accuracy {', '.join(f'{100 * a:.1f}' for a in fc.accuracies)} %.",
+        "",
+        f"- Forecast at step {fc.target_step}: **{100 * fc.value:.1f} %**, 95 % prediction "
+        f"interval [{100 * fc.low:.1f}, {100 * fc.high:.1f}] (a line in log step through the "
+        f"checkpoints; residual sd {100 * fc.residual_sd:.1f} points).",
+    ]
+    if model:
+        value, low, high, n = model
+        lines.append(
+            f"- Extrapolated model (AlphaRL `{variant}` from every checkpoint so far, at step "
+            f"{fc.target_step}): **{100 * value:.1f} %** [{100 * low:.1f}, {100 * high:.1f}] "
+            f"over {n} items."
+        )
+    else:
+        lines.append(f"- Extrapolated model (`{variant}`): not scored at step {fc.steps[-1]}.")
+    lines += ["", f"**Verdict** (tolerance ± {100 * tolerance:g} points): {text}.", ""]
+    return "\n".join(lines)
+
+
+def cmd_forecast(args) -> None:
+    import pandas as pd
+
+    from rldynamics.forecast import checkpoint_curve, forecast, forecast_row, verdict
+    from rldynamics.io import write_csv, write_text
+    from rldynamics.summary import average_accuracy
+
+    metrics = parse_metrics(args.metric)
+    table = _results(args.results)
+    curve = checkpoint_curve(average_accuracy(table, metrics))
+    target = args.target_step or max(curve)
+    fc = forecast(list(curve), list(curve.values()), target)
+    last = fc.steps[-1]
+    model = (
+        _model_interval(args.items, metrics, "alpharl", last, args.variant) if args.items else None
+    )
+    text = verdict(fc, model[0] if model else None, args.tolerance)
+    run = str(table["run"].iloc[0])
+    row = forecast_row(fc, run=run, variant=args.variant, tolerance=args.tolerance, verdict=text)
+    if model:
+        row.update(model=model[0], model_low=model[1], model_high=model[2], model_items=model[3])
+    report = forecast_report(run, fc, model, args.variant, args.tolerance, text)
+    if args.out_table:
+        write_csv(args.out_table, pd.DataFrame([row]))
+    if args.out_report:
+        write_text(args.out_report, report)
+    print(report)
+
+
+def cmd_backtest(args) -> None:
+    import pandas as pd
+
+    from rldynamics.figures import backtest_figure
+    from rldynamics.forecast import backtest, checkpoint_curve, coverage
+    from rldynamics.io import write_csv
+    from rldynamics.summary import average_accuracy
+
+    if args.alpharl and len(args.alpharl) != len(args.results):
+        raise InputError("backtest: give one --alpharl table per --results table, in order")
+    metrics = parse_metrics(args.metric)
+    tables, curves = [], {}
+    for i, path in enumerate(args.results):
+        results = _results(path)
+        run = str(results["run"].iloc[0])
+        curves[run] = checkpoint_curve(average_accuracy(results, metrics))
+        alpharl = pd.read_csv(args.alpharl[i], dtype={"window": str}) if args.alpharl else None
+        windows = (
+            dict(zip(alpharl["window"], alpharl["window_last_step"]))
+            if alpharl is not None
+            else {str(s): s for s in sorted(curves[run])[2:-1]}
+        )
+        tables.append(backtest(run, curves[run], windows, alpharl))
+    table = pd.concat(tables, ignore_index=True)
+    if table.empty:
+        raise InputError("backtest: no window holds the three checkpoints a forecast needs")
+    write_csv(args.out, table)
+    backtest_figure(table, curves, args.out_figure)
+    inside, total = coverage(table)
+    log.info(
+        "backtest over %d run(s): %d/%d windows' realized accuracy inside the 95 %% prediction "
+        "interval (coverage %.0f %%)",
+        len(curves),
+        inside,
+        total,
+        100 * inside / total,
+    )
+
+
+def add_forecast_parsers(sub) -> None:
+    metric_help = "BENCHMARK=METRIC, the primary metric of each benchmark (repeat)"
+    p = sub.add_parser(
+        "forecast",
+        help="where a run in progress will end at a target step, and whether to stop now",
+    )
+    p.add_argument("--results", required=True, help="the run's tables/results.csv")
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--items", help="the run's tables/items.csv.gz (the model's interval)")
+    p.add_argument("--target-step", type=int, help="T (default the last checkpoint's step)")
+    p.add_argument("--variant", default="prospective", help="the extrapolated model's variant")
+    p.add_argument("--tolerance", type=float, default=0.05, help="points, as a share (0.05)")
+    p.add_argument("--out-table", help="one-row CSV of the forecast")
+    p.add_argument("--out-report", help="the report (Markdown)")
+    p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser(
+        "backtest", help="forecast each window's future on finished runs: coverage and figure"
+    )
+    p.add_argument("--results", action="append", required=True, help="a run's results (repeat)")
+    p.add_argument("--alpharl", action="append", help="its tables/alpharl.csv (same order)")
+    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--out", required=True, help="the backtest table (CSV)")
+    p.add_argument("--out-figure", required=True, help="the figure (.png; a .pdf beside)")
+    p.set_defaults(func=cmd_backtest)
