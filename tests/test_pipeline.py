@@ -29,6 +29,7 @@ def test_results_table_holds_every_model_kind(finished_run):
         "paper",
         "official-code",
         "prospective",
+        "relex",
     }
 
 
@@ -45,7 +46,7 @@ def test_derived_tables_and_figures_exist(finished_run):
     assert len(linearity) == 7 * 3 * 2  # modules × forms × alignments
     assert linearity["r2"].between(0, 1 + 1e-9).all()
     alpharl = pd.read_csv(out / "tables/alpharl.csv")
-    assert len(alpharl) == 4 and set(alpharl["window_last_step"]) == {6}
+    assert len(alpharl) == 5 and set(alpharl["window_last_step"]) == {6}
     figures = ["accuracy_vs_step", "recovery_vs_k", "r2_histogram", "alpharl_windows"]
     for name in figures + ["lambda_sweep", "trajectories", "tsne", "tsne_released"]:
         for ext in ("png", "pdf"):
