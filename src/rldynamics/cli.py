@@ -106,6 +106,35 @@ def cmd_toy_rl(args) -> None:
     train_rl(args.base, read_jsonl(args.train), args.out, rl, args.seed, threads=args.threads)
 
 
+def cmd_rl_task(args) -> None:
+    from rldynamics.rl_task import addition_splits
+    from rldynamics.toy.task import write_jsonl
+
+    prompt = {"prompt": args.prompt} if args.prompt else {}
+    train, test = addition_splits(args.operand_max, args.n_train, args.n_test, args.seed, **prompt)
+    write_jsonl(Path(args.out_dir) / "train.jsonl", train)
+    write_jsonl(Path(args.out_dir) / "test.jsonl", test)
+    log.info("wrote %d train and %d held-out items to %s", len(train), len(test), args.out_dir)
+
+
+def cmd_rl(args) -> None:
+    from rldynamics.rl import RLConfig, graded_reward, train_grpo
+    from rldynamics.toy.task import read_jsonl
+
+    rl = _dataclass_from(args, RLConfig, "rl-")
+    train_grpo(
+        args.base,
+        read_jsonl(args.train),
+        args.out,
+        rl,
+        args.seed,
+        graded_reward(args.answer_form),
+        threads=args.threads,
+        chat_template=args.chat_template,
+        checkpoint_dtype=args.checkpoint_dtype,
+    )
+
+
 def cmd_collect(args) -> None:
     from rldynamics.collect import collect
 
@@ -132,6 +161,13 @@ def cmd_import_model(args) -> None:
 
     copy_model(args.source, args.out)
     log.info("model %s → %s", args.source, args.out)
+
+
+def cmd_import_gguf(args) -> None:
+    from rldynamics.gguf_import import import_gguf
+
+    record = import_gguf(args.source, args.out)
+    log.info("%s (%s) → %s", record["file"], record["conversion"], args.out)
 
 
 def cmd_download(args) -> None:
@@ -542,6 +578,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_args(p, RLConfig, "rl-")
     p.set_defaults(func=cmd_toy_rl)
 
+    p = sub.add_parser("rl-task", help="write the additions of a real base's RL run (JSONL)")
+    p.add_argument("--operand-max", type=int, default=19)
+    p.add_argument("--n-train", type=int, default=300)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--prompt", default=None, help="question with {a} and {b}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_rl_task)
+
+    p = sub.add_parser(
+        "rl", help="GRPO (TRL) from any HF base on a graded task, saving checkpoints"
+    )
+    p.add_argument("--base", required=True)
+    p.add_argument("--train", required=True, help="JSONL of {question, answer}")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--answer-form", default="boxed", help="rldynamics.grading form of the reward")
+    p.add_argument("--chat-template", action="store_true", help="prompt as a chat user turn")
+    p.add_argument("--checkpoint-dtype", default="bfloat16", help="dtype of saved checkpoints")
+    _add_dataclass_args(p, RLConfig, "rl-")
+    p.set_defaults(func=cmd_rl)
+
     p = sub.add_parser("collect", help="lay out checkpoint-<N> folders as step-<N> + manifest")
     p.add_argument("--source", required=True)
     p.add_argument("--steps", type=int, nargs="+", required=True)
@@ -558,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_import_model)
+
+    p = sub.add_parser("import-gguf", help="convert a GGUF file into an HF model folder (bf16)")
+    p.add_argument("--source", required=True, help="a .gguf path or package:<module>/<file>")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_import_gguf)
 
     p = sub.add_parser("download", help="fetch an HF Hub model (safetensors only) as a folder")
     p.add_argument("--repo", required=True)

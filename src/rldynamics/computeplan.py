@@ -45,14 +45,17 @@ HOUR = 3600.0
 
 def benchmark_figures(config: dict) -> dict[str, dict]:
     """{benchmark: items, completion_tokens, base_accuracy, final_accuracy, source} of the
-    configured benchmarks, from ``plan.benchmarks`` (a toy benchmark: the toy's test items)."""
+    configured benchmarks, from ``plan.benchmarks`` (a toy or rl-task benchmark: its test items)."""
     figures = {}
     max_tokens = config["evaluate"]["generation"]["max_new_tokens"]
+    rl_world = config["checkpoints"]["source"] == "rl"  # the pipeline's RL on a real base
     for name, bench in config["benchmarks"].items():
         own = dict(config["plan"]["benchmarks"].get(name) or {})
         if "items" not in own:
             if "{results}" in str(bench.get("data") or "") and config["base"]["source"] == "toy":
                 own["items"] = config["toy"]["task"]["n_test"]
+            elif "{results}" in str(bench.get("data") or "") and rl_world:
+                own["items"] = config["rl"]["task"]["n_test"]
             else:
                 raise InputError(
                     f"config: plan.benchmarks.{name}.items is not set: the plan needs the item "

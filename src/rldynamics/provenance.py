@@ -39,6 +39,11 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def _base_origin(base_dir: Path) -> dict | None:
+    origin = base_dir / "provenance.json"
+    return json.loads(origin.read_text()) if origin.exists() else None
+
+
 def write_provenance(config_json: str, manifest: str | Path, base_dir: str | Path, out) -> dict:
     """Record versions, the config's sha256 and the checksums of base and checkpoints."""
     config = json.loads(config_json)
@@ -52,6 +57,8 @@ def write_provenance(config_json: str, manifest: str | Path, base_dir: str | Pat
         "config_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
         "config": config,
         "base": {str(p.name): sha256_file(p) for p in base.weight_files()},
+        # Where an imported base came from (a GGUF file: its sha256 and quantization).
+        "base_origin": _base_origin(Path(base_dir)),
         "checkpoints": pd.read_csv(manifest)[["step", "file", "sha256"]].to_dict("records"),
     }
     write_text(out, json.dumps(record, indent=1, sort_keys=True) + "\n")

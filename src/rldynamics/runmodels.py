@@ -63,6 +63,8 @@ def planned_steps(config: dict) -> list[int]:
     """The checkpoint steps a config will collect, known without reading anything."""
     if config["checkpoints"]["source"] == "toy":
         return toy_steps(config["toy"]["rl"])
+    if config["checkpoints"]["source"] == "rl":
+        return toy_steps(config["rl"])
     steps = config["checkpoints"]["steps"]
     if not steps:
         raise InputError(

@@ -1,5 +1,5 @@
-# The RL checkpoint series: run by the toy world (TRL GRPO), found in a local trainer output
-# folder, or downloaded from the Hub; laid out as results/<run>/checkpoints/step-<N>/ with a
+# The RL checkpoint series: run by the toy world or on a real base here (TRL GRPO, the same
+# code), found in a local trainer output folder, or downloaded from the Hub; laid out as results/<run>/checkpoints/step-<N>/ with a
 # checksum manifest.
 
 
@@ -24,6 +24,38 @@ if config["checkpoints"]["source"] == "toy":
         shell:
             "rldynamics toy-rl --base {input.base} --train {input.train}"
             " --out {output} --seed {params.seed} --threads {threads}"
+            " --rl-steps {params.rl[steps]} --rl-save-every {params.rl[save_every]}"
+            " --rl-lr {params.rl[lr]} --rl-batch-size {params.rl[batch_size]}"
+            " --rl-num-generations {params.rl[num_generations]}"
+            " --rl-temperature {params.rl[temperature]}"
+            " --rl-max-completion-length {params.rl[max_completion_length]}"
+            " --rl-loss-type {params.rl[loss_type]} > {log} 2>&1"
+
+
+if RL_WORLD:
+
+    rule rl:
+        input:
+            base=f"{RESULTS}/models/base",
+            train=rules.rl_task.output.train,
+        output:
+            directory(f"{RESULTS}/rl"),
+        log:
+            f"{RESULTS}/logs/rl.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/rl.tsv"
+        conda:
+            ENV
+        threads: 2
+        params:
+            rl=RL,
+            seed=config["seed"],
+            chat="--chat-template" if RL["chat_template"] else "",
+        shell:
+            "rldynamics rl --base {input.base} --train {input.train}"
+            " --out {output} --seed {params.seed} --threads {threads}"
+            " --answer-form {params.rl[answer_form]} {params.chat}"
+            " --checkpoint-dtype {params.rl[checkpoint_dtype]}"
             " --rl-steps {params.rl[steps]} --rl-save-every {params.rl[save_every]}"
             " --rl-lr {params.rl[lr]} --rl-batch-size {params.rl[batch_size]}"
             " --rl-num-generations {params.rl[num_generations]}"

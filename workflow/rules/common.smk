@@ -30,6 +30,9 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 TOY = config["toy"]
+# checkpoints.source rl: GRPO run here from the configured base on the rl task.
+RL = config["rl"]
+RL_WORLD = config["checkpoints"]["source"] == "rl"
 ENV = "../../envs/rldynamics.yaml"
 # Jobs in that environment find the rldynamics command in workflow/bin (it runs src/ of this
 # checkout); an installed rldynamics, earlier on PATH, takes precedence. Set here, the PATH
@@ -49,6 +52,20 @@ def _fail(message):
 
 if config["base"]["source"] == "local" and not config["base"]["path"]:
     _fail("base.source is 'local' but base.path is not set")
+if config["base"]["source"] == "gguf" and not config["base"]["path"]:
+    _fail(
+        "base.source is 'gguf' but base.path is not set (a .gguf file or "
+        "package:<module>/<file>)"
+    )
+if RL_WORLD and config["base"]["source"] == "toy":
+    _fail(
+        "checkpoints.source is 'rl' (a real base's RL run): base.source toy uses 'toy'"
+    )
+if RL_WORLD and RL["steps"] % RL["save_every"]:
+    _fail(
+        f"rl.steps ({RL['steps']}) must be a multiple of rl.save_every ({RL['save_every']}): "
+        "the trainer saves every save_every steps only"
+    )
 if config["checkpoints"]["source"] == "local" and not config["checkpoints"]["path"]:
     _fail("checkpoints.source is 'local' but checkpoints.path is not set")
 if config["base"]["source"] == "hf" and not config["base"]["repo"]:
@@ -80,6 +97,8 @@ def checkpoint_steps():
     """The RL steps of the series, known before anything runs."""
     if config["checkpoints"]["source"] == "toy":
         return toy_steps(TOY["rl"])
+    if RL_WORLD:
+        return toy_steps(RL)
     wanted = config["checkpoints"]["steps"]
     if wanted:
         if sorted(set(wanted)) != list(wanted):
@@ -89,8 +108,8 @@ def checkpoint_steps():
 
 
 def collect_source(wildcards, input):
-    """The --source of collecting: the toy RL folder, or the configured folder or glob."""
-    if config["checkpoints"]["source"] == "toy":
+    """The --source of collecting: the RL run's folder, or the configured folder or glob."""
+    if config["checkpoints"]["source"] in ("toy", "rl"):
         return input[0]
     return config["checkpoints"]["path"]
 
@@ -98,7 +117,7 @@ def collect_source(wildcards, input):
 def checkpoint_source_inputs():
     """The input files of collecting: the toy RL output folder, or each wanted step's folder
     of the user's series (so that a step rewritten on disk is collected again)."""
-    if config["checkpoints"]["source"] == "toy":
+    if config["checkpoints"]["source"] in ("toy", "rl"):
         return [f"{RESULTS}/rl"]
     missing = [s for s in STEPS if s not in LOCAL_CHECKPOINTS]
     if missing:

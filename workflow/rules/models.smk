@@ -1,21 +1,43 @@
-# The base model W0: built by the toy world, taken from a local HF folder, or downloaded.
+# The base model W0: built by the toy world, taken from a local HF folder, converted from a
+# GGUF file, or downloaded; and the task data of the pipeline's own RL run.
 
 
-rule toy_task:
-    output:
-        train=f"{RESULTS}/data/train.jsonl",
-        test=f"{RESULTS}/data/test.jsonl",
-    log:
-        f"{RESULTS}/logs/toy_task.log",
-    conda:
-        ENV
-    params:
-        task=TOY["task"],
-        seed=config["seed"],
-    shell:
-        "rldynamics toy-task --digits {params.task[digits]} --n-train {params.task[n_train]}"
-        " --n-test {params.task[n_test]} --seed {params.seed}"
-        " --out-dir $(dirname {output.train}) > {log} 2>&1"
+if RL_WORLD:
+
+    rule rl_task:
+        output:
+            train=f"{RESULTS}/data/train.jsonl",
+            test=f"{RESULTS}/data/test.jsonl",
+        log:
+            f"{RESULTS}/logs/rl_task.log",
+        conda:
+            ENV
+        params:
+            task=RL["task"],
+            seed=config["seed"],
+        shell:
+            "rldynamics rl-task --operand-max {params.task[operand_max]}"
+            " --n-train {params.task[n_train]} --n-test {params.task[n_test]}"
+            " --prompt {params.task[prompt]:q} --seed {params.seed}"
+            " --out-dir $(dirname {output.train}) > {log} 2>&1"
+
+else:
+
+    rule toy_task:
+        output:
+            train=f"{RESULTS}/data/train.jsonl",
+            test=f"{RESULTS}/data/test.jsonl",
+        log:
+            f"{RESULTS}/logs/toy_task.log",
+        conda:
+            ENV
+        params:
+            task=TOY["task"],
+            seed=config["seed"],
+        shell:
+            "rldynamics toy-task --digits {params.task[digits]} --n-train {params.task[n_train]}"
+            " --n-test {params.task[n_test]} --seed {params.seed}"
+            " --out-dir $(dirname {output.train}) > {log} 2>&1"
 
 
 if config["base"]["source"] == "toy":
@@ -63,6 +85,23 @@ if config["base"]["source"] == "local":
             source=config["base"]["path"],
         shell:
             "rldynamics import-model --source {params.source:q} --out {output} > {log} 2>&1"
+
+
+if config["base"]["source"] == "gguf":
+
+    rule gguf_base:
+        output:
+            directory(f"{RESULTS}/models/base"),
+        log:
+            f"{RESULTS}/logs/gguf_base.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/gguf_base.tsv"
+        conda:
+            ENV
+        params:
+            source=config["base"]["path"],
+        shell:
+            "rldynamics import-gguf --source {params.source:q} --out {output} > {log} 2>&1"
 
 
 if config["base"]["source"] == "hf":

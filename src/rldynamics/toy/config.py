@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rldynamics.rl import RLConfig  # noqa: F401  (the RL settings, shared with every base)
+
 
 @dataclass
 class ArchConfig:
@@ -21,15 +23,3 @@ class WarmupConfig:
     lr: float = 1e-3
     batch_size: int = 64
     wrong_fraction: float = 0.6
-
-
-@dataclass
-class RLConfig:
-    steps: int = 200
-    save_every: int = 10
-    lr: float = 1e-5
-    batch_size: int = 64
-    num_generations: int = 8
-    temperature: float = 1.0
-    max_completion_length: int = 6
-    loss_type: str = "dapo"

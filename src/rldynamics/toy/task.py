@@ -44,10 +44,15 @@ def generate_splits(digits: int, n_train: int, n_test: int, seed: int) -> tuple[
             f"toy.task: n_train + n_test = {n_train + n_test} exceeds the {n_pairs} distinct "
             f"{digits}-digit pairs"
         )
-    rng = random.Random(seed)
-    codes = rng.sample(range(n_pairs), n_train + n_test)
-    items = [make_item(code // top, code % top) for code in codes]
+    pairs = sample_pairs(top, n_train + n_test, seed)
+    items = [make_item(a, b) for a, b in pairs]
     return items[:n_train], items[n_train:]
+
+
+def sample_pairs(top: int, n: int, seed: int) -> list[tuple[int, int]]:
+    """``n`` distinct operand pairs (a, b), each in [0, top), drawn without replacement."""
+    rng = random.Random(seed)
+    return [(code // top, code % top) for code in rng.sample(range(top * top), n)]
 
 
 def write_jsonl(path: str | Path, items: list[dict]) -> None:
