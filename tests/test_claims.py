@@ -334,3 +334,18 @@ def test_seed_configs_rename_the_run(tmp_path):
     ]
     with pytest.raises(InputError, match="at least two different seeds"):
         seed_configs({"run": "toy"}, [3, 3], tmp_path)
+
+
+def test_each_run_fills_its_own_claims_block_of_the_readme():
+    from rldynamics.seeds import replace_block
+
+    readme = (
+        "a\n<!-- claims:begin -->\nold toy\n<!-- claims:end -->\n"
+        "b\n<!-- claims:smollm2:begin -->\nold smol\n<!-- claims:smollm2:end -->\nc\n"
+    )
+    filled = replace_block(readme, "new smol\n", "README.md", "smollm2")
+    assert "old toy" in filled and "new smol" in filled and "old smol" not in filled
+    filled = replace_block(filled, "new toy\n", "README.md")
+    assert "new toy" in filled and "new smol" in filled and "old toy" not in filled
+    with pytest.raises(InputError, match="claims:other:begin"):
+        replace_block(readme, "x\n", "README.md", "other")

@@ -205,7 +205,7 @@ def test_smollm2_config_plans_every_stage_from_the_gguf_file(tmp_path):
     AlphaRL variant and window, the baseline, parameter metrics, claims and figures."""
     out, stats = dry_run(REPO / "config/smollm2.yaml", tmp_path)
     assert stats["gguf_base"] == stats["rl_task"] == stats["rl"] == 1
-    assert stats["decompose"] == 20 and stats["alpharl_predict"] == 15
+    assert stats["decompose"] == 20 and stats["alpharl_predict"] == 12
     for rule in ("parameter_table", "parameter_figures", "claims", "figures", "dynamics"):
         assert stats[rule] == 1, rule
     assert "--chat-template --checkpoint-dtype bfloat16" in out

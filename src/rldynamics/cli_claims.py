@@ -126,7 +126,7 @@ def cmd_results_table(args) -> None:
         raise InputError(f"{readme}: no such file")
     from rldynamics.io import write_text
 
-    write_text(readme, replace_block(readme.read_text(), block, readme))
+    write_text(readme, replace_block(readme.read_text(), block, readme, args.block))
     log.info("claims table of %s → %s", run, readme)
 
 
@@ -192,4 +192,7 @@ def add_claims_parsers(sub) -> None:
     p.add_argument("--alpharl", help="the run's tables/alpharl.csv (window table)")
     p.add_argument("--commit", help="the commit that produced them (default: HEAD)")
     p.add_argument("--readme", help="fill its claims block (default: print the table)")
+    p.add_argument(
+        "--block", default="", help="fill <!-- claims:BLOCK:begin --> (default: claims:begin)"
+    )
     p.set_defaults(func=cmd_results_table)

@@ -248,7 +248,13 @@ def window_block(intervals: pd.DataFrame, alpharl: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_block(document: str, block: str, source) -> str:
+def replace_block(document: str, block: str, source, name: str = "") -> str:
+    """Fill the claims block ``<!-- claims:begin -->`` (or ``<!-- claims:NAME:begin -->``, one
+    per run the README shows)."""
     from rldynamics.readme_blocks import replace_between
 
-    return replace_between(document, block, source, BEGIN, END)
+    if not name:
+        return replace_between(document, block, source, BEGIN, END)
+    return replace_between(
+        document, block, source, f"<!-- claims:{name}:begin -->", f"<!-- claims:{name}:end -->"
+    )
