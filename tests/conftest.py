@@ -262,8 +262,13 @@ def reduced_smollm2(base_folder) -> dict:
     config = yaml.safe_load((REPO / "config/smollm2.yaml").read_text())
     config.update(run="ci-smollm2", seed=3)
     config["base"] = {"source": "local", "path": str(base_folder)}
-    config["rl"].update(steps=4, save_every=1, batch_size=4, num_generations=2)
-    config["rl"].update(max_completion_length=8, task={"operand_max": 9, "n_train": 16, "n_test": 8})
+    # Groups of 4 sampled at T 0.5 with room to conclude (24 tokens): a group whose completions
+    # all score alike has no advantage and leaves the weights as they were, and the
+    # decomposition refuses a checkpoint identical to the base.
+    config["rl"].update(steps=4, save_every=1, batch_size=8, num_generations=4, temperature=0.5)
+    config["rl"].update(
+        max_completion_length=24, task={"operand_max": 9, "n_train": 16, "n_test": 8}
+    )
     config["decompose"]["rank"] = 2
     config["rank_models"].update(ranks=[1], lam_sweep=[], rank1_every_checkpoint=False)
     config["parameters"].update(angle_ranks=[1], mask_rank=2)
@@ -271,7 +276,10 @@ def reduced_smollm2(base_folder) -> dict:
     config["evaluate"]["generation"]["max_new_tokens"] = 8
     config["plan"] = {"benchmarks": {"rl_addition": {"items": 8, "completion_tokens": 8}}}
     config["dynamics"]["control_draws"] = 10
-    config["alpharl"]["windows"] = [0.5]
+    # 8 items: the window's checkpoints likely score alike, and the variants fitted
+    # against accuracy (paper, official-code) refuse a constant accuracy; these two read none. The window of 3 checkpoints is the
+    # fewest the backtest's forecast takes.
+    config["alpharl"].update(windows=[0.75], variants=["prospective"], baseline=True)
     config["claims"]["bootstrap"] = 200
     return config
 

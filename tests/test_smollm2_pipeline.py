@@ -52,13 +52,11 @@ def test_scoring_used_the_chat_template_and_the_math_grader(finished_smollm2_run
     assert set(table["model_kind"]) == {"base", "checkpoint", "rank-k", "alpharl", "baseline"}
     acc = table[table["metric"] == "acc"]
     assert (acc["n"] == 8).all() and acc["value"].between(0, 1).all()
-    assert set(acc[acc["model_kind"] == "alpharl"]["variant"]) == {
-        "paper",
-        "official-code",
-        "prospective",
-    }
-    with gzip.open(next((out / "eval/base").glob("*.completions.jsonl.gz")), "rt") as handle:
-        rows = [json.loads(line) for line in handle]
+    assert set(acc[acc["model_kind"] == "alpharl"]["variant"]) == {"prospective"}
+    rows = []
+    for path in (out / "eval").glob("*/*.completions.jsonl.gz"):
+        with gzip.open(path, "rt") as handle:
+            rows += [row for line in handle if (row := json.loads(line))["key"] == "base"]
     assert len(rows) == 8
     for row in rows:
         assert row["prompt"].startswith("<|im_start|>") and "<|im_start|>assistant" in row["prompt"]
@@ -74,4 +72,6 @@ def test_claims_and_figures_are_written_for_the_real_model(finished_smollm2_run)
     for name in ("accuracy_vs_step", "update_sparsity", "principal_angles", "spectral_drift"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["base_origin"]["conversion"].startswith("dequantized from Q4_1")
+    # The reduced run reads the imported folder as a local base: no import record to repeat
+    # (the gguf source's is tested in tests/test_smollm2.py); the base's checksums are there.
+    assert provenance["base_origin"] is None and len(provenance["base"]) >= 1
