@@ -277,8 +277,8 @@ def reduced_smollm2(base_folder) -> dict:
     config["plan"] = {"benchmarks": {"rl_addition": {"items": 8, "completion_tokens": 8}}}
     config["dynamics"]["control_draws"] = 10
     # 8 items: the window's checkpoints likely score alike, and the variants fitted
-    # against accuracy (paper, official-code) refuse a constant accuracy; these two read none. The window of 3 checkpoints is the
-    # fewest the backtest's forecast takes.
+    # against accuracy (paper, official-code) refuse a constant accuracy; these two read none.
+    # The window of 3 checkpoints is the fewest the backtest's forecast takes.
     config["alpharl"].update(windows=[0.75], variants=["prospective"], baseline=True)
     config["claims"]["bootstrap"] = 200
     return config
