@@ -98,7 +98,7 @@ def cmd_toy_base(args) -> None:
 
 
 def cmd_toy_rl(args) -> None:
-    from rldynamics.toy.config import RLConfig
+    from rldynamics.rl import RLConfig
     from rldynamics.toy.rl import train_rl
     from rldynamics.toy.task import read_jsonl
 
@@ -542,9 +542,10 @@ def _add_metric_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from rldynamics.rl import RLConfig
     from rldynamics.selection import DEFAULT_PARAM_PATTERN
     from rldynamics.settings import METHODS, Guard
-    from rldynamics.toy.config import ArchConfig, RLConfig, WarmupConfig
+    from rldynamics.toy.config import ArchConfig, WarmupConfig
     from rldynamics.variants import VARIANTS
 
     parser = argparse.ArgumentParser(prog="rldynamics", description=__doc__.splitlines()[0])

@@ -43,19 +43,26 @@ HEADLINE = {
 HOUR = 3600.0
 
 
+def _generated_test_items(config: dict) -> int | None:
+    """Held-out items of a task the pipeline generates itself (the toy's, or the rl task's)."""
+    if config["base"]["source"] == "toy":
+        return config["toy"]["task"]["n_test"]
+    if config["checkpoints"]["source"] == "rl":  # the pipeline's RL on a real base
+        return config["rl"]["task"]["n_test"]
+    return None
+
+
 def benchmark_figures(config: dict) -> dict[str, dict]:
     """{benchmark: items, completion_tokens, base_accuracy, final_accuracy, source} of the
     configured benchmarks, from ``plan.benchmarks`` (a toy or rl-task benchmark: its test items)."""
     figures = {}
     max_tokens = config["evaluate"]["generation"]["max_new_tokens"]
-    rl_world = config["checkpoints"]["source"] == "rl"  # the pipeline's RL on a real base
+    generated_items = _generated_test_items(config)
     for name, bench in config["benchmarks"].items():
         own = dict(config["plan"]["benchmarks"].get(name) or {})
         if "items" not in own:
-            if "{results}" in str(bench.get("data") or "") and config["base"]["source"] == "toy":
-                own["items"] = config["toy"]["task"]["n_test"]
-            elif "{results}" in str(bench.get("data") or "") and rl_world:
-                own["items"] = config["rl"]["task"]["n_test"]
+            if "{results}" in str(bench.get("data") or "") and generated_items:
+                own["items"] = generated_items
             else:
                 raise InputError(
                     f"config: plan.benchmarks.{name}.items is not set: the plan needs the item "

@@ -59,14 +59,10 @@ def gguf_header(path: Path) -> dict:
         from gguf import GGUFReader, LlamaFileType
 
         reader = GGUFReader(str(path))
-        fields = {name: field for name, field in reader.fields.items()}
-
-        def scalar(name):
-            field = fields.get(name)
-            return None if field is None else field.contents()
-
-        architecture = scalar("general.architecture")
-        file_type = scalar("general.file_type")
+        architecture, file_type = (
+            None if field is None else field.contents()
+            for field in map(reader.fields.get, ("general.architecture", "general.file_type"))
+        )
         tensors = len(reader.tensors)
     except InputError:
         raise

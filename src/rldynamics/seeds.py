@@ -38,7 +38,6 @@ from rldynamics.errors import InputError
 log = logging.getLogger(__name__)
 
 SEED_COLUMNS = ["seeds", "seed_values", "seed_min", "seed_max", "seed_sd"]
-BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
 
 
 def seed_run(run: str, seed: int, own_seed: int | None = None) -> str:
@@ -253,8 +252,5 @@ def replace_block(document: str, block: str, source, name: str = "") -> str:
     per run the README shows)."""
     from rldynamics.readme_blocks import replace_between
 
-    if not name:
-        return replace_between(document, block, source, BEGIN, END)
-    return replace_between(
-        document, block, source, f"<!-- claims:{name}:begin -->", f"<!-- claims:{name}:end -->"
-    )
+    tag = f"claims:{name}:" if name else "claims:"
+    return replace_between(document, block, source, f"<!-- {tag}begin -->", f"<!-- {tag}end -->")

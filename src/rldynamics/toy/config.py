@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rldynamics.rl import RLConfig  # noqa: F401  (the RL settings, shared with every base)
-
 
 @dataclass
 class ArchConfig:
