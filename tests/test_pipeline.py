@@ -115,9 +115,50 @@ def test_lint_is_clean():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-def test_two_clean_runs_give_identical_tables(finished_run, tmp_path):
+def _kill_while(run, logs, deadline):
+    """SIGKILL the pipeline (its whole process group) once a job of this run has begun to log
+    under ``logs`` (a log left by an earlier, killed run does not count)."""
+    import signal
+    import time
+
+    started = time.time() - 1.0
+
+    def begun():
+        return logs.exists() and any(p.stat().st_mtime >= started for p in logs.rglob("*.log"))
+
+    while not begun():
+        assert run.poll() is None, f"the pipeline ended before {logs.name} began"
+        assert time.monotonic() < deadline, f"{logs.name} never began"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the job get under way
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+
+def test_killed_run_resumes_to_the_same_results(finished_run, tmp_path):
+    """SIGKILL the whole pipeline while a decompose job runs, rerun; SIGKILL it again while a
+    scoring job runs, rerun: tables and provenance are those of an uninterrupted run (which
+    also shows two runs of one config agree to the byte)."""
+    import time
+
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    proc = snakemake(tmp_path)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+    cmd += ["--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    deadline = time.monotonic() + 600
+    for stage in ("decompose", "eval"):
+        run = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        _kill_while(run, tmp_path / "results/ci/logs" / stage, deadline)
+        assert not (tmp_path / "results/ci/tables/results.csv").exists()
+        unlock = subprocess.run([*cmd, "--unlock"], capture_output=True, text=True, env=env)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:]
     same_tables(finished_run, tmp_path)
     # Same base weights, checkpoints and config: the provenance records agree to the byte.
@@ -126,45 +167,6 @@ def test_two_clean_runs_give_identical_tables(finished_run, tmp_path):
     record = json.loads(first)
     assert len(record["config_sha256"]) == 64 and len(record["checkpoints"]) == 6
     assert record["packages"]["torch"] and record["packages"]["lm_eval"]
-
-
-@pytest.mark.parametrize("stage", ["decompose", "eval"])
-def test_killed_run_resumes_to_the_same_results(finished_run, tmp_path, stage):
-    """SIGKILL the whole pipeline while a job of ``stage`` runs; rerun; nothing differs."""
-    import signal
-    import time
-
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = [
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(tmp_path / "config.yaml"),
-        "--cores",
-        "2",
-    ]
-    run = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
-    )
-    logs = tmp_path / "results/ci/logs" / stage
-    deadline = time.monotonic() + 600
-    while not (logs.exists() and any(logs.rglob("*.log"))):
-        assert run.poll() is None, "the pipeline ended before the stage began"
-        assert time.monotonic() < deadline, "the stage never began"
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the job get under way
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
-    assert not (tmp_path / "results/ci/tables/results.csv").exists()
-    unlock = subprocess.run([*cmd, "--unlock"], capture_output=True, text=True, env=env)
-    assert unlock.returncode == 0, unlock.stderr[-2000:]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    same_tables(finished_run, tmp_path)
 
 
 def test_single_checkpoint_run_has_recovery_and_no_trajectory(tmp_path):

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from rldynamics import __version__
@@ -25,7 +26,9 @@ from rldynamics.cli_metrics import (
     set_threads,
 )
 from rldynamics.cli_plan import add_plan_parser
+from rldynamics.cli_profile import add_profile_parser
 from rldynamics.errors import InputError
+from rldynamics.run_profile import process_age, startup_line
 
 log = logging.getLogger("rldynamics")
 
@@ -826,6 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", help="fill this file's disk-plan block instead of printing")
     p.set_defaults(func=cmd_disk_plan)
     add_plan_parser(sub)
+    add_profile_parser(sub)
 
     p = sub.add_parser("config-docs", help="write the configuration reference from the schema")
     p.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
@@ -841,9 +845,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args = build_parser().parse_args(argv)
+    started = process_age()
+    work_start = time.perf_counter()
     try:
         args.func(args)
     except InputError as err:
         print(f"rldynamics {args.command}: error: {err}", file=sys.stderr)
         return 2
+    if started is not None:  # read back by `rldynamics profile`
+        log.info(startup_line(args.command, started, time.perf_counter() - work_start))
     return 0

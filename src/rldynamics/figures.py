@@ -354,3 +354,43 @@ def backtest_figure(table: pd.DataFrame, curves: dict[str, dict[int, float]], st
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, loc="lower right")
     _save(fig, stem)
+
+
+def _lanes(jobs) -> list[int]:
+    """A row per job such that jobs in one row never overlap (first free row, by start)."""
+    ends: list[float] = []
+    rows = []
+    for job in jobs:
+        row = next((i for i, end in enumerate(ends) if end <= job.start), len(ends))
+        if row == len(ends):
+            ends.append(job.end)
+        ends[row] = job.end
+        rows.append(row)
+    return rows
+
+
+def run_gantt(jobs, path, stem, run: str) -> None:
+    """Every job of a finished run as a bar over time, coloured by rule; the observed
+    critical path outlined (:mod:`rldynamics.run_profile`)."""
+    origin = min(j.start for j in jobs)
+    rules = sorted({j.rule for j in jobs})
+    colours = dict(zip(rules, plt.cm.tab20(np.linspace(0, 1, max(len(rules), 2)))))
+    rows = _lanes(jobs)
+    on_path = {j.name for j in path}
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * (max(rows) + 1)))
+    for job, row in zip(jobs, rows):
+        critical = job.name in on_path
+        ax.barh(
+            row,
+            job.wall,
+            left=job.start - origin,
+            color=colours[job.rule],
+            edgecolor="black" if critical else "none",
+            linewidth=1.2 if critical else 0,
+        )
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[r]) for r in rules]
+    ax.legend(handles, rules, fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.set_xlabel("seconds since the first job began")
+    ax.set_yticks([])
+    ax.set_title(f"{run}: jobs over time (outlined: observed critical path)")
+    _save(fig, stem)

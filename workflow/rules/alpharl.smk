@@ -10,6 +10,8 @@ rule alpharl_predict:
         f"{RESULTS}/alpharl/{{variant}}/window-{{window}}.safetensors",
     log:
         f"{RESULTS}/logs/alpharl/{{variant}}/window-{{window}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/alpharl/{{variant}}/window-{{window}}.tsv"
     conda:
         ENV
     params:
@@ -41,6 +43,8 @@ rule alpharl_table:
         ),
     log:
         f"{RESULTS}/logs/alpharl_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/alpharl_table.tsv"
     conda:
         ENV
     params:
@@ -69,6 +73,8 @@ rule forecast:
         ),
     log:
         f"{RESULTS}/logs/forecast.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/forecast.tsv"
     conda:
         ENV
     params:
@@ -96,6 +102,8 @@ rule backtest:
         ),
     log:
         f"{RESULTS}/logs/backtest.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/backtest.tsv"
     conda:
         ENV
     params:

@@ -71,6 +71,8 @@ if config["checkpoints"]["source"] == "hf":
             directory(f"{RESULTS}/checkpoints/step-{{step}}"),
         log:
             f"{RESULTS}/logs/download/step-{{step}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/download/step-{{step}}.tsv"
         conda:
             ENV
         params:
@@ -87,6 +89,8 @@ if config["checkpoints"]["source"] == "hf":
             MANIFEST,
         log:
             f"{RESULTS}/logs/manifest.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/manifest.tsv"
         conda:
             ENV
         shell:
@@ -102,6 +106,8 @@ else:
             steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
         log:
             f"{RESULTS}/logs/collect.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/collect.tsv"
         conda:
             ENV
         params:

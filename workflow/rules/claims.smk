@@ -28,6 +28,8 @@ rule claims:
         pdf=f"{RESULTS}/figures/claims_forest.pdf",
     log:
         f"{RESULTS}/logs/claims.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/claims.tsv"
     conda:
         ENV
     params:

@@ -12,6 +12,8 @@ rule recovery:
         ),
     log:
         f"{RESULTS}/logs/recovery.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/recovery.tsv"
     conda:
         ENV
     params:

@@ -50,6 +50,8 @@ rule checkpoint_results:
         f"{RESULTS}/tables/checkpoint_results.csv",
     log:
         f"{RESULTS}/logs/checkpoint_results.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/checkpoint_results.tsv"
     conda:
         ENV
     shell:
@@ -67,6 +69,8 @@ rule results:
         ),
     log:
         f"{RESULTS}/logs/results.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/results.tsv"
     conda:
         ENV
     shell:
@@ -80,6 +84,8 @@ rule item_verdicts:
         f"{RESULTS}/tables/items.csv.gz",
     log:
         f"{RESULTS}/logs/items.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/items.tsv"
     conda:
         ENV
     shell:

@@ -18,6 +18,8 @@ rule figures:
         pdf=[f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
     log:
         f"{RESULTS}/logs/figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figures.tsv"
     conda:
         ENV
     params:

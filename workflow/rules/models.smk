@@ -10,6 +10,8 @@ if RL_WORLD:
             test=f"{RESULTS}/data/test.jsonl",
         log:
             f"{RESULTS}/logs/rl_task.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/rl_task.tsv"
         conda:
             ENV
         params:
@@ -29,6 +31,8 @@ else:
             test=f"{RESULTS}/data/test.jsonl",
         log:
             f"{RESULTS}/logs/toy_task.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/toy_task.tsv"
         conda:
             ENV
         params:
@@ -79,6 +83,8 @@ if config["base"]["source"] == "local":
             directory(f"{RESULTS}/models/base"),
         log:
             f"{RESULTS}/logs/local_base.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/local_base.tsv"
         conda:
             ENV
         params:
@@ -111,6 +117,8 @@ if config["base"]["source"] == "hf":
             directory(f"{RESULTS}/models/base"),
         log:
             f"{RESULTS}/logs/download/base.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/download/base.tsv"
         conda:
             ENV
         params:

@@ -39,6 +39,8 @@ rule parameter_table:
         ),
     log:
         f"{RESULTS}/logs/parameter_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/parameter_table.tsv"
     conda:
         ENV
     shell:
@@ -60,6 +62,8 @@ rule parameter_figures:
         pdf=[f"{RESULTS}/figures/{name}.pdf" for name in PARAMETER_FIGURES],
     log:
         f"{RESULTS}/logs/parameter_figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/parameter_figures.tsv"
     conda:
         ENV
     params:

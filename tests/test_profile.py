@@ -1,0 +1,78 @@
+"""`rldynamics profile`: where a finished run's time went (rldynamics.run_profile)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+import pytest
+
+from rldynamics.cli import main
+from rldynamics.errors import InputError
+from rldynamics.run_profile import (
+    STARTUP,
+    Job,
+    critical_path,
+    process_age,
+    read_jobs,
+    startup_line,
+)
+
+
+def job(name, start, end):
+    return Job(name, name.split("/")[0], start, end, end - start, end - start, 1.0, 2.0)
+
+
+def test_critical_path_follows_the_job_that_ended_last_before_each_began():
+    jobs = [
+        job("warmup", 0, 100),
+        job("rl", 100.5, 120),
+        job("decompose/a", 121, 125),  # beside eval/a, ends first
+        job("eval/a", 121, 140),
+        job("decompose/b", 125.5, 129),  # off the path: nothing waited on it
+        job("table", 141, 143),
+    ]
+    path = critical_path(jobs, slack=2.0)
+    assert [j.name for j in path] == ["warmup", "rl", "eval/a", "table"]
+    # the slack allows for timestamps: a job seen to end just after the next began still counts
+    jobs[1] = job("rl", 99.5, 120)
+    assert [j.name for j in critical_path(jobs, slack=2.0)][:2] == ["warmup", "rl"]
+    assert [j.name for j in critical_path(jobs, slack=0.0)][:2] == ["rl", "eval/a"]
+
+
+def test_the_startup_line_is_read_back():
+    line = startup_line("decompose", 1.234, 0.5)
+    assert STARTUP.search(f"2026 rldynamics INFO {line}").groups() == ("decompose", "1.23", "0.50")
+    age = process_age()
+    assert age is None or 0 <= age < 3600
+
+
+def test_a_folder_without_benchmarks_is_named(tmp_path):
+    with pytest.raises(InputError, match=str(tmp_path / "benchmarks")):
+        read_jobs(tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks/x.tsv").write_text("s\th:m:s\n")
+    with pytest.raises(InputError, match="x.tsv"):
+        read_jobs(tmp_path)
+
+
+@pytest.mark.slow
+def test_profile_of_the_reduced_run(finished_run, tmp_path, capsys):
+    results = finished_run / "results/ci"
+    table, stem = tmp_path / "jobs.csv", tmp_path / "gantt"
+    argv = ["profile", "--results", str(results), "--out-table", str(table)]
+    assert main([*argv, "--out-figure", str(stem), "--out-report", str(tmp_path / "p.md")]) == 0
+    printed = capsys.readouterr().out
+    assert "Observed critical path" in printed and "| eval |" in printed
+    jobs = pd.read_csv(table)
+    # every job of the run wrote a benchmark file, and every one runs an rldynamics command
+    # whose log says how long its process took to start
+    assert len(jobs) == len(list((results / "benchmarks").rglob("*.tsv")))
+    assert {"toy_base", "toy_rl", "decompose", "eval", "claims"} <= set(jobs["rule"])
+    assert jobs["startup"].notna().all() and (jobs["startup"] > 0).all()
+    path = jobs[jobs["critical"]].sort_values("start")
+    assert path["name"].iloc[0] == "toy_task" and path["end"].iloc[-1] == jobs["end"].max()
+    assert (path["start"].iloc[1:].values >= path["end"].iloc[:-1].values - 2.0).all()
+    assert (stem.with_suffix(".png")).stat().st_size > 0
+    assert not math.isnan(jobs["cpu"].sum()) and os.path.exists(tmp_path / "p.md")
