@@ -399,3 +399,32 @@ def test_relex_prediction_file_is_added_at_full_rank(tmp_path):
     assert torch.allclose(model[name], run[20][name], atol=1e-4)
     with pytest.raises(InputError, match="relex.*base"):
         predict(tmp_path / "series.safetensors", None, 0.5, tmp_path / "x.safetensors", "relex")
+
+
+def test_every_window_of_a_variant_in_one_process_gives_the_files_of_one_process_each(
+    tmp_path, capsys
+):
+    """--each-window (the rule's one job per variant) writes what separate calls would."""
+    from safetensors.torch import load_file
+
+    from rldynamics.cli import main
+
+    series, _, _ = planted_series()
+    save_series(tmp_path / "series.safetensors", series)
+    argv = ["alpharl", "--series", str(tmp_path / "series.safetensors")]
+    argv += ["--variant", "prospective", "--target-step", "100"]
+    one = [tmp_path / "one-a.safetensors", tmp_path / "one-b.safetensors"]
+    assert main([*argv, "--fraction", "0.3", "--window-label", "a", "--out", str(one[0])]) == 0
+    assert main([*argv, "--end-step", "60", "--window-label", "b", "--out", str(one[1])]) == 0
+    both = [tmp_path / "both-a.safetensors", tmp_path / "both-b.safetensors"]
+    specs = [f"a:fraction:0.3:{both[0]}", f"b:end-step:60:{both[1]}"]
+    assert main([*argv, *(arg for s in specs for arg in ("--each-window", s))]) == 0
+    for single, batched in zip(one, both):
+        assert load_factors(single)[1] == load_factors(batched)[1]
+        left, right = load_file(single), load_file(batched)
+        assert left.keys() == right.keys()
+        assert all(torch.equal(left[k], right[k]) for k in left)
+    capsys.readouterr()
+    bad = [*argv, "--each-window", "a:halfway:0.3:x.safetensors"]
+    assert main(bad) == 2 and "a:halfway:0.3:x.safetensors" in capsys.readouterr().err
+    assert main([*argv, "--fraction", "0.3"]) == 2 and "--out" in capsys.readouterr().err

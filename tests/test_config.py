@@ -124,12 +124,13 @@ PAPER_RUNS = {
         "evaluate": (2 + 5) + (2 + 9) + 3 * 2 + 2,
         "checkpoint_results": 1,
         "dynamics": 1,
-        "alpharl_predict": 3 * 6,
+        # every window of a variant in one job
+        "alpharl_predict": 3,
         "alpharl_table": 1,
         # the forecast at its last step and the backtest from every window
         "forecast": 1,
         "backtest": 1,
-        "total": 115,
+        "total": 100,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,
@@ -159,8 +160,8 @@ def test_paper_config_dry_runs_with_all_six_benchmarks(run, tmp_path):
 def test_dapo_config_schedules_the_released_window_and_signal(tmp_path):
     out, _ = dry_run(REPO / "config/paper/dapo-qwen3-8b.yaml", tmp_path)
     predict = [line for line in out.splitlines() if "rldynamics alpharl " in line]
-    released = [line for line in predict if "--end-step 9 --window-label released" in line]
-    assert len(released) == 3
+    released = [line for line in predict if "released:end-step:9:" in line]
+    assert len(predict) == len(released) == 3
     for line in predict:
         signal = re.findall(r"--metric (\S+)", line)
         if "--variant official-code" in line:
@@ -205,7 +206,7 @@ def test_smollm2_config_plans_every_stage_from_the_gguf_file(tmp_path):
     AlphaRL variant and window, the baseline, parameter metrics, claims and figures."""
     out, stats = dry_run(REPO / "config/smollm2.yaml", tmp_path)
     assert stats["gguf_base"] == stats["rl_task"] == stats["rl"] == 1
-    assert stats["decompose"] == 20 and stats["alpharl_predict"] == 12
+    assert stats["decompose"] == 20 and stats["alpharl_predict"] == 3
     for rule in ("parameter_table", "parameter_figures", "claims", "figures", "dynamics"):
         assert stats[rule] == 1, rule
     assert "--chat-template --checkpoint-dtype bfloat16" in out

@@ -388,11 +388,37 @@ def cmd_dynamics(args) -> None:
         )
 
 
+def _alpharl_windows(args) -> list[tuple[float | None, int | None, str | None, str]]:
+    """(fraction, end step, label, out) of every window the command predicts."""
+    if args.each_window:
+        if args.fraction is not None or args.end_step is not None or args.out:
+            raise InputError("alpharl --each-window replaces --fraction/--end-step and --out")
+        return [_each_window(spec) for spec in args.each_window]
+    if (args.fraction is None) == (args.end_step is None) or not args.out:
+        raise InputError("alpharl needs --fraction or --end-step, and --out (or --each-window)")
+    return [(args.fraction, args.end_step, args.window_label, args.out)]
+
+
+def _each_window(spec: str):
+    try:
+        label, kind, value, out = spec.split(":", 3)
+        if kind == "fraction":
+            return float(value), None, label, out
+        if kind == "end-step":
+            return None, int(value), label, out
+    except ValueError:
+        pass
+    raise InputError(
+        f"--each-window wants LABEL:fraction:F:OUT or LABEL:end-step:N:OUT, got {spec!r}"
+    )
+
+
 def cmd_alpharl(args) -> None:
     from rldynamics.alpharl import predict
     from rldynamics.summary import checkpoint_accuracy
     from rldynamics.variants import signal_label
 
+    windows = _alpharl_windows(args)
     accuracy = signal = None
     if args.results:
         metrics = _metrics(args.metric or [])
@@ -400,31 +426,35 @@ def cmd_alpharl(args) -> None:
             raise InputError("alpharl --results needs --metric BENCHMARK=METRIC (the signal)")
         accuracy = checkpoint_accuracy(_read_results(args.results), metrics, args.results)
         signal = signal_label(metrics)
-    info = predict(
-        args.series,
-        accuracy,
-        args.fraction,
-        args.out,
-        args.variant,
-        args.target,
-        args.target_step,
-        end_step=args.end_step,
-        window_label=args.window_label,
-        signal=signal,
-        base=args.base,
-        checkpoints=args.checkpoints,
-    )
-    log.info(
-        "AlphaRL %s, window %s %s: fit against %s; read checkpoints %s and accuracies of %s; "
-        "predicted update %.2f× the window end's (median)",
-        args.variant,
-        info["window"],
-        info["window_steps"],
-        info["signal"],
-        info["checkpoints_read"],
-        info["accuracies_read"],
-        info["median_norm_ratio_to_window_end"],
-    )
+    # One process for every window of a variant: the fits take milliseconds, the start of
+    # a process (torch's import) seconds.
+    for fraction, end_step, label, out in windows:
+        info = predict(
+            args.series,
+            accuracy,
+            fraction,
+            out,
+            args.variant,
+            args.target,
+            args.target_step,
+            end_step=end_step,
+            window_label=label,
+            signal=signal,
+            base=args.base,
+            checkpoints=args.checkpoints,
+        )
+        log.info(
+            "AlphaRL %s, window %s %s: fit against %s; read checkpoints %s and accuracies of "
+            "%s; predicted update %.2f× the window end's (median) → %s",
+            args.variant,
+            info["window"],
+            info["window_steps"],
+            info["signal"],
+            info["checkpoints_read"],
+            info["accuracies_read"],
+            info["median_norm_ratio_to_window_end"],
+            out,
+        )
 
 
 def cmd_alpharl_table(args) -> None:
@@ -769,10 +799,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", required=True, help="rank-1 series file (rldynamics dynamics)")
     p.add_argument("--results", help="checkpoint accuracies (not read by 'prospective')")
     p.add_argument("--metric", action="append", help=metric_help)
-    window = p.add_mutually_exclusive_group(required=True)
+    window = p.add_mutually_exclusive_group()
     window.add_argument("--fraction", type=float, help="window: this share of the run's steps")
     window.add_argument("--end-step", type=int, help="window: every checkpoint up to this step")
     p.add_argument("--window-label", help="the window's name in tables (default its percentage)")
+    p.add_argument(
+        "--each-window",
+        action="append",
+        metavar="LABEL:fraction:F:OUT",
+        help="predict this window too, into OUT (or LABEL:end-step:N:OUT); repeat for several "
+        "windows in one process, instead of --fraction/--end-step, --window-label and --out",
+    )
     p.add_argument("--variant", choices=list(VARIANTS), default="paper")
     p.add_argument("--target", type=float, default=1.0, help="y* (paper, official-code)")
     p.add_argument("--target-step", type=int, help="T (prospective, relex; default the last step)")
@@ -781,7 +818,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoints",
         help="checkpoint folder, any layout the pipeline reads, or a glob (relex)",
     )
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the prediction file (one window)")
     p.set_defaults(func=cmd_alpharl)
 
     p = sub.add_parser("alpharl-table", help="AlphaRL and baseline against window and full run")

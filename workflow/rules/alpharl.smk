@@ -1,17 +1,21 @@
 # AlphaRL: extrapolate the rank-1 update from an early window, one file per variant and
-# window. The models (W0 or the window-end checkpoint + ΔŴ, and the whole-weight baseline)
-# are built in memory and scored with the others (evaluate.smk).
+# window (every window of a variant in one job). The models (W0 or the window-end
+# checkpoint + ΔŴ, and the whole-weight baseline) are built in memory and scored with the
+# others (evaluate.smk).
 
 
 rule alpharl_predict:
     input:
         unpack(alpharl_inputs),
     output:
-        f"{RESULTS}/alpharl/{{variant}}/window-{{window}}.safetensors",
+        [
+            f"{RESULTS}/alpharl/{{variant}}/window-{label}.safetensors"
+            for label in WINDOWS
+        ],
     log:
-        f"{RESULTS}/logs/alpharl/{{variant}}/window-{{window}}.log",
+        f"{RESULTS}/logs/alpharl/{{variant}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/alpharl/{{variant}}/window-{{window}}.tsv"
+        f"{RESULTS}/benchmarks/alpharl/{{variant}}.tsv"
     conda:
         ENV
     params:
@@ -27,7 +31,7 @@ rule alpharl_predict:
     shell:
         "rldynamics alpharl --series {input.series} {params.accuracy} {params.weights}"
         " {params.window} --variant {wildcards.variant} --target {params.target}"
-        " --target-step {params.target_step} --out {output} > {log} 2>&1"
+        " --target-step {params.target_step} > {log} 2>&1"
 
 
 rule alpharl_table:

@@ -252,15 +252,19 @@ def window_fraction(label):
     return window["end_step"] / FINAL_STEP if isinstance(window, dict) else window
 
 
-def window_args(wildcards):
-    """The alpharl command's window options: a fraction, or an end step, and the label."""
-    window, _ = WINDOWS[wildcards.window]
-    how = (
-        f"--end-step {window['end_step']}"
-        if isinstance(window, dict)
-        else f"--fraction {window}"
-    )
-    return f"{how} --window-label {wildcards.window}"
+def window_args(wildcards, output):
+    """The alpharl command's windows, every one of the variant's in one process: for each,
+    its label, a fraction or an end step, and its prediction file."""
+    specs = []
+    for label, path in zip(WINDOWS, output):
+        window, _ = WINDOWS[label]
+        how = (
+            f"end-step:{window['end_step']}"
+            if isinstance(window, dict)
+            else f"fraction:{window}"
+        )
+        specs.append(f"--each-window {shlex.quote(f'{label}:{how}:{path}')}")
+    return " ".join(specs)
 
 
 WINDOW_ARGS = " ".join(
@@ -485,12 +489,14 @@ VARIANT_KEY = "|".join(map(re.escape, VARIANTS)) or "(?!)"  # (?!) matches nothi
 
 def alpharl_inputs(wildcards):
     """The prospective variant reads no accuracy: it does not depend on the scores; relex
-    reads the base and the window's checkpoint weights."""
+    reads the base and the checkpoint weights of every window."""
     inputs = {"series": f"{RESULTS}/dynamics/rank1_series.safetensors"}
     if wildcards.variant in SIGNAL_VARIANTS:
         inputs["results"] = f"{RESULTS}/tables/checkpoint_results.csv"
     if wildcards.variant in WEIGHT_VARIANTS:
-        _, steps = WINDOWS[wildcards.window]
+        steps = sorted(
+            {step for _, window_steps in WINDOWS.values() for step in window_steps}
+        )
         inputs["base"] = f"{RESULTS}/models/base"
         inputs["checkpoints"] = [checkpoint_folder(step) for step in steps]
     return inputs
