@@ -289,7 +289,7 @@ def test_hf_engine_starts_are_the_jobs_shared_out_over_families():
     result = computeplan.plan(config)
     starts = sum(f["engine_starts"] for f in result["families"])
     assert starts == pytest.approx(result["totals"]["scoring_jobs"])
-    assert result["totals"]["scoring_jobs"] == 18  # the toy world's evaluate jobs
+    assert result["totals"]["scoring_jobs"] == 10  # the toy world's evaluate jobs
     # 40 checkpoints with their metrics, W0's share, the full factors of the final update
     assert result["totals"]["decompose_jobs"] == 40 + 1 + 1
 

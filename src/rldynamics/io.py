@@ -14,12 +14,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from rldynamics.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written: commands that only
+    import torch  # read tables start without it (a second or two per job)
 
 # Files of an HF model folder that are not weights and travel unchanged into derived models.
 MODEL_SIDE_FILES = (
@@ -95,6 +97,8 @@ def metadata_strings(metadata: dict) -> dict[str, str]:
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
     """Write a safetensors file atomically; metadata values are stored as strings."""
+    from safetensors.torch import save_file
+
     meta = metadata_strings(metadata)
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)

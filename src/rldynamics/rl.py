@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rldynamics.errors import InputError
-from rldynamics.io import atomic_path
 
 
 @dataclass
@@ -68,6 +67,8 @@ def prompt_rows(items: list[dict], chat_template: bool) -> list[dict]:
 def round_checkpoint(folder: Path, dtype) -> None:
     """Store a saved checkpoint's floating-point weights in ``dtype`` (each file atomically)."""
     from safetensors.torch import load_file, save_file
+
+    from rldynamics.io import atomic_path
 
     files = sorted(folder.glob("*.safetensors"))
     if not files:
@@ -119,6 +120,8 @@ def train_grpo(
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer  # heavy imports, only where RL runs
+
+    from rldynamics.io import atomic_path
 
     if threads:
         torch.set_num_threads(threads)
