@@ -118,9 +118,9 @@ def checkpoint_source_inputs():
 
 
 def local_checkpoint_input(wildcards):
-    """The user's folder of one step of a local series (a step rewritten on disk is taken
-    again)."""
-    return str(LOCAL_CHECKPOINTS[int(wildcards.step)])
+    """The user's folder of one step of a local series, links resolved: a step rewritten on
+    disk is taken again, the same folder reached through another link is not."""
+    return str(Path(LOCAL_CHECKPOINTS[int(wildcards.step)]).resolve())
 
 
 def manifest_sources(wildcards, input):
