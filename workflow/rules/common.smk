@@ -128,7 +128,8 @@ def manifest_sources(wildcards, input):
     downloaded folder itself (hf)."""
     if config["checkpoints"]["source"] != "local":
         return ""
-    return "--sources " + " ".join(shlex.quote(str(LOCAL_CHECKPOINTS[s])) for s in STEPS)
+    folders = (shlex.quote(str(LOCAL_CHECKPOINTS[s])) for s in STEPS)
+    return "--sources " + " ".join(folders)
 
 
 STEPS = checkpoint_steps()
