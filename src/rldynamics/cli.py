@@ -154,13 +154,17 @@ def cmd_manifest(args) -> None:
     from rldynamics.collect import write_manifest
     from rldynamics.windows import STEP_FOLDER
 
-    folders = {}
-    for folder in map(Path, args.folders):
+    if args.sources and len(args.sources) != len(args.folders):
+        raise InputError("manifest: give one --sources entry per folder, in order")
+    folders, sources = {}, {}
+    for i, folder in enumerate(map(Path, args.folders)):
         match = STEP_FOLDER.match(folder.name)
         if not match:
             raise InputError(f"{folder}: not a step-<N> or checkpoint-<N> folder")
         folders[int(match.group(1))] = folder
-    write_manifest(folders, args.out)
+        if args.sources:
+            sources[int(match.group(1))] = args.sources[i]
+    write_manifest(folders, args.out, sources)
     log.info("manifest of %d checkpoints → %s", len(folders), args.out)
 
 
@@ -649,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("manifest", help="checksum manifest of collected step-<N> folders")
     p.add_argument("--out", required=True)
+    p.add_argument("--sources", nargs="+", help="where each folder was taken from (same order)")
     p.add_argument("folders", nargs="+")
     p.set_defaults(func=cmd_manifest)
 

@@ -24,14 +24,19 @@ def _results(path):
 def _model_interval(items_path, metrics, model_kind, step, variant):
     """Average accuracy of one model and its 95 % interval over items (paired bootstrap)."""
     from rldynamics import stats
-    from rldynamics.claims import gather_items, item_scores, model_id
+    from rldynamics.claims import gather_items, item_scores
 
     items = item_scores(gather_items([items_path]), metrics)
-    key = model_id(
-        {"model_kind": model_kind, "step": step, "k": "1", "lam": None, "variant": variant}
+    # the model by kind, step and variant: the pipeline's AlphaRL rows carry k 1 and λ 1
+    mine = (
+        (items["model_kind"] == model_kind)
+        & (items["step"].astype(int) == int(step))
+        & (items["variant"].astype(str) == variant)
     )
-    if key not in set(items["model"]):
+    keys = sorted(set(items.loc[mine, "model"]))
+    if len(keys) != 1:
         return None
+    key = keys[0]
     point, reps = stats.replicates(stats.comparison(items, [key]))
     low, high = stats.interval(stats.average(reps[:, 0, :]))
     return float(stats.average(point[0])), low, high, int(len(items[items["model"] == key]))
@@ -61,7 +66,52 @@ def forecast_report(run, fc, model, variant, tolerance, text) -> str:
     return "\n".join(lines)
 
 
+def no_interval_report(run, curve, target, model, variant) -> str:
+    """The report of two checkpoints: a line through them has no spread, so no interval."""
+    steps = sorted(curve)
+    nxt = steps[-1] + (steps[-1] - steps[0])
+    lines = [
+        f"# Forecast of run `{run}` at step {target}",
+        "",
+        f"Checkpoints read: {len(steps)}, steps {', '.join(map(str, steps))}; their average "
+        f"accuracy {', '.join(f'{100 * curve[s]:.1f}' for s in steps)} %.",
+        "",
+        f"- Forecast at step {target}: **no prediction interval** from {len(steps)} "
+        "checkpoints (a line through two points has no residual spread); a third checkpoint "
+        "gives one.",
+    ]
+    if model:
+        value, low, high, n = model
+        lines.append(
+            f"- Extrapolated model (AlphaRL `{variant}` from every checkpoint so far, at step "
+            f"{target}): **{100 * value:.1f} %** [{100 * low:.1f}, {100 * high:.1f}] "
+            f"over {n} items."
+        )
+    lines += [
+        "",
+        f"**Verdict**: the forecast cannot be given yet: keep training to at least step {nxt} "
+        "(a third checkpoint).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def cmd_forecast(args) -> None:
+    if args.results is None:
+        if not args.checkpoints:
+            raise InputError("forecast: give --results (a scored run) or --checkpoints (a folder)")
+        from rldynamics.forecast_folder import run_folder_forecast
+
+        print(run_folder_forecast(args))
+        return
+    if args.checkpoints:
+        raise InputError("forecast: give --results or --checkpoints, not both")
+    if not args.metric:
+        raise InputError("forecast --results: give --metric BENCHMARK=METRIC (repeat)")
+    table_forecast(args)
+
+
+def table_forecast(args) -> None:
     import pandas as pd
 
     from rldynamics.forecast import checkpoint_curve, forecast, forecast_row, verdict
@@ -72,17 +122,23 @@ def cmd_forecast(args) -> None:
     table = _results(args.results)
     curve = checkpoint_curve(average_accuracy(table, metrics))
     target = args.target_step or max(curve)
-    fc = forecast(list(curve), list(curve.values()), target)
-    last = fc.steps[-1]
+    run = str(table["run"].iloc[0])
+    last = max(curve)
     model = (
         _model_interval(args.items, metrics, "alpharl", last, args.variant) if args.items else None
     )
-    text = verdict(fc, model[0] if model else None, args.tolerance)
-    run = str(table["run"].iloc[0])
-    row = forecast_row(fc, run=run, variant=args.variant, tolerance=args.tolerance, verdict=text)
+    if len(curve) == 2 and target > last:
+        row = {"run": run, "variant": args.variant, "target_step": target, "n_checkpoints": 2}
+        report = no_interval_report(run, curve, target, model, args.variant)
+    else:
+        fc = forecast(list(curve), list(curve.values()), target)
+        text = verdict(fc, model[0] if model else None, args.tolerance)
+        row = forecast_row(
+            fc, run=run, variant=args.variant, tolerance=args.tolerance, verdict=text
+        )
+        report = forecast_report(run, fc, model, args.variant, args.tolerance, text)
     if model:
         row.update(model=model[0], model_low=model[1], model_high=model[2], model_items=model[3])
-    report = forecast_report(run, fc, model, args.variant, args.tolerance, text)
     if args.out_table:
         write_csv(args.out_table, pd.DataFrame([row]))
     if args.out_report:
@@ -135,14 +191,29 @@ def add_forecast_parsers(sub) -> None:
         "forecast",
         help="where a run in progress will end at a target step, and whether to stop now",
     )
-    p.add_argument("--results", required=True, help="the run's tables/results.csv")
-    p.add_argument("--metric", action="append", required=True, help=metric_help)
+    p.add_argument("--results", help="table mode: a scored run's tables/results.csv")
+    p.add_argument("--metric", action="append", help=metric_help + "; folder mode: default acc")
     p.add_argument("--items", help="the run's tables/items.csv.gz (the model's interval)")
     p.add_argument("--target-step", type=int, help="T (default the last checkpoint's step)")
     p.add_argument("--variant", default="prospective", help="the extrapolated model's variant")
     p.add_argument("--tolerance", type=float, default=0.05, help="points, as a share (0.05)")
     p.add_argument("--out-table", help="one-row CSV of the forecast")
     p.add_argument("--out-report", help="the report (Markdown)")
+    folder = "folder mode: "
+    p.add_argument(
+        "--checkpoints",
+        help=folder + "the run's checkpoints so far (checkpoint-N, step-N or global_step_N "
+        "folders, or a glob whose first '*' is the step); runs the pipeline on them",
+    )
+    p.add_argument("--base", help=folder + "the base model's HF folder")
+    p.add_argument(
+        "--benchmark",
+        action="append",
+        help=folder + "NAME=TASK_YAML[:DATA], an lm-eval task and its local data (repeat)",
+    )
+    p.add_argument("--workdir", default="forecast-work", help=folder + "where results/ go")
+    p.add_argument("--run", default="forecast", help=folder + "the run's name in the workdir")
+    p.add_argument("--cores", default="all", help=folder + "snakemake's --cores")
     p.set_defaults(func=cmd_forecast)
 
     p = sub.add_parser(

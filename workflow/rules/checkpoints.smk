@@ -1,6 +1,6 @@
 # The RL checkpoint series: run by the toy world or on a real base here (TRL GRPO, the same
-# code), found in a local trainer output folder, or downloaded from the Hub; laid out as results/<run>/checkpoints/step-<N>/ with a
-# checksum manifest.
+# code), found in a local trainer output folder, or downloaded from the Hub; laid out as
+# results/<run>/checkpoints/step-<N>/ with a checksum manifest.
 
 
 if config["checkpoints"]["source"] == "toy":
@@ -82,6 +82,26 @@ if config["checkpoints"]["source"] == "hf":
             "rldynamics download --repo {params.repo:q} --revision {params.revision:q}"
             " --out {output} > {log} 2>&1"
 
+
+# A local series is taken one step per job, so that a checkpoint added to the folder later
+# (a run still training) adds jobs for that step and leaves the steps taken before as they are.
+if config["checkpoints"]["source"] == "local":
+
+    rule local_checkpoint:
+        input:
+            local_checkpoint_input,
+        output:
+            directory(f"{RESULTS}/checkpoints/step-{{step}}"),
+        log:
+            f"{RESULTS}/logs/collect/step-{{step}}.log",
+        conda:
+            ENV
+        shell:
+            "rldynamics import-model --source {input:q} --out {output} > {log} 2>&1"
+
+
+if config["checkpoints"]["source"] in ("hf", "local"):
+
     rule manifest:
         input:
             [f"{RESULTS}/checkpoints/step-{s}" for s in STEPS],
@@ -93,8 +113,10 @@ if config["checkpoints"]["source"] == "hf":
             f"{RESULTS}/benchmarks/manifest.tsv"
         conda:
             ENV
+        params:
+            sources=manifest_sources,
         shell:
-            "rldynamics manifest --out {output} {input} > {log} 2>&1"
+            "rldynamics manifest --out {output} {input} {params.sources} > {log} 2>&1"
 
 else:
 

@@ -108,27 +108,38 @@ def checkpoint_steps():
 
 
 def collect_source(wildcards, input):
-    """The --source of collecting: the RL run's folder, or the configured folder or glob."""
-    if config["checkpoints"]["source"] in ("toy", "rl"):
-        return input[0]
-    return config["checkpoints"]["path"]
+    """The --source of collecting the toy or rl world's series: its RL run's folder."""
+    return input[0]
 
 
 def checkpoint_source_inputs():
-    """The input files of collecting: the toy RL output folder, or each wanted step's folder
-    of the user's series (so that a step rewritten on disk is collected again)."""
-    if config["checkpoints"]["source"] in ("toy", "rl"):
-        return [f"{RESULTS}/rl"]
-    missing = [s for s in STEPS if s not in LOCAL_CHECKPOINTS]
-    if missing:
-        _fail(
-            f"checkpoints.path {config['checkpoints']['path']}: no checkpoint for steps "
-            f"{missing}; found {sorted(LOCAL_CHECKPOINTS)[:10]}"
-        )
-    return [str(LOCAL_CHECKPOINTS[s]) for s in STEPS]
+    """The input of collecting the toy or rl world's series: its RL output folder."""
+    return [f"{RESULTS}/rl"]
+
+
+def local_checkpoint_input(wildcards):
+    """The user's folder of one step of a local series, links resolved: a step rewritten on
+    disk is taken again, the same folder reached through another link is not."""
+    return str(Path(LOCAL_CHECKPOINTS[int(wildcards.step)]).resolve())
+
+
+def manifest_sources(wildcards, input):
+    """The manifest's source column: each step's folder in the user's series (local), or the
+    downloaded folder itself (hf)."""
+    if config["checkpoints"]["source"] != "local":
+        return ""
+    folders = (shlex.quote(str(LOCAL_CHECKPOINTS[s])) for s in STEPS)
+    return "--sources " + " ".join(folders)
 
 
 STEPS = checkpoint_steps()
+if config["checkpoints"]["source"] == "local":
+    _missing = [s for s in STEPS if s not in LOCAL_CHECKPOINTS]
+    if _missing:
+        _fail(
+            f"checkpoints.path {config['checkpoints']['path']}: no checkpoint for steps "
+            f"{_missing}; found {sorted(LOCAL_CHECKPOINTS)[:10]}"
+        )
 MANIFEST = f"{RESULTS}/checkpoints/manifest.csv"
 FINAL_STEP = STEPS[-1]
 try:
