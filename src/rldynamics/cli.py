@@ -10,14 +10,9 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
-
-# Before torch's OpenMP starts: idle threads sleep instead of spinning. A 2-thread job beside
-# another busy process otherwise slows ~25x (the toy warm-up: 1.2 s a step instead of 0.04).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rldynamics import __version__
 from rldynamics.cli_args import parse_metrics

@@ -17,7 +17,10 @@ if config["checkpoints"]["source"] == "toy":
             f"{RESULTS}/benchmarks/toy_rl.tsv"
         conda:
             ENV
-        threads: 2
+        # One thread: most of the toy's tensors are under torch's grain size, so a second
+        # thread gains 10-20 % on an idle machine (same weights to the bit), while beside a
+        # busy process its OpenMP spin-waits slowed the warm-up 3-25x.
+        threads: 1
         params:
             rl=TOY["rl"],
             seed=config["seed"],

@@ -58,7 +58,10 @@ if config["base"]["source"] == "toy":
             f"{RESULTS}/benchmarks/toy_base.tsv"
         conda:
             ENV
-        threads: 2
+        # One thread: most of the toy's tensors are under torch's grain size, so a second
+        # thread gains 10-20 % on an idle machine (same weights to the bit), while beside a
+        # busy process its OpenMP spin-waits slowed the warm-up 3-25x.
+        threads: 1
         params:
             model=TOY["model"],
             warmup=TOY["warmup"],
