@@ -349,3 +349,18 @@ def test_each_run_fills_its_own_claims_block_of_the_readme():
     assert "new toy" in filled and "new smol" in filled and "old toy" not in filled
     with pytest.raises(InputError, match="claims:other:begin"):
         replace_block(readme, "x\n", "README.md", "other")
+
+
+def test_the_seeds_backtests_are_pooled_with_their_coverage():
+    from rldynamics.forecast import coverage
+    from rldynamics.seeds import merge_backtests
+
+    def table(covered):
+        windows = ["10", "20"][: len(covered)]
+        return pd.DataFrame({"run": "r", "window": windows, "covered": covered})
+
+    pooled = merge_backtests([table([True, False]), table([True, True])], [1, 2])
+    assert list(pooled.columns) == ["seed", "run", "window", "covered"]
+    assert list(pooled["seed"]) == [1, 1, 2, 2] and coverage(pooled) == (3, 4)
+    with pytest.raises(InputError, match="2 backtest tables for 3 seeds"):
+        merge_backtests([table([True]), table([False])], [1, 2, 3])

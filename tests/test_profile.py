@@ -76,3 +76,23 @@ def test_profile_of_the_reduced_run(finished_run, tmp_path, capsys):
     assert (path["start"].iloc[1:].values >= path["end"].iloc[:-1].values - 2.0).all()
     assert (stem.with_suffix(".png")).stat().st_size > 0
     assert not math.isnan(jobs["cpu"].sum()) and os.path.exists(tmp_path / "p.md")
+
+
+def test_every_rule_writes_a_benchmark_file_beside_its_log():
+    """The profile sees every job only if every rule that runs a command benchmarks it, at
+    its log's path under benchmarks/ (how the profile finds the log's start-up line)."""
+    import re
+
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "workflow/rules").glob("*.smk")):
+        blocks = re.split(r"\n(?=\s*rule \w+:)", path.read_text())
+        for block in blocks:
+            name = re.match(r"\s*rule (\w+):", block)
+            if not name or "shell:" not in block:
+                continue
+            log = re.search(r"log:\s*\n\s*(.+)", block).group(1)
+            bench = re.search(r"benchmark:\s*\n\s*(.+)", block)
+            assert bench, f"{path.name}: rule {name.group(1)} has no benchmark"
+            expected = log.replace("/logs/", "/benchmarks/", 1).replace('.log"', '.tsv"')
+            assert bench.group(1).rstrip(",") == expected.rstrip(","), name.group(1)

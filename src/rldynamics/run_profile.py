@@ -2,7 +2,8 @@
 
 Every job of the workflow writes ``benchmarks/<job>.tsv`` (Snakemake's benchmark: wall and CPU
 seconds) and ``logs/<job>.log``, whose last line from the command line says how long the
-process took to start (interpreter, imports) before its work began (:func:`startup_line`).
+process spent starting (the interpreter, then every import statement, :class:`ImportClock`)
+and how long working (:func:`startup_line`).
 A benchmark file is written as its job ends, so its modification time is the job's end and
 ``end - wall`` its start. From these: time per rule and per job, process start against work,
 and the *observed* critical path: from the job that ended last, back through the job that
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,37 @@ STARTUP = re.compile(r"rldynamics (\S+): started in ([0-9.]+) s, worked ([0-9.]+
 def startup_line(command: str, started: float, worked: float) -> str:
     """The log line that :data:`STARTUP` reads back."""
     return f"rldynamics {command}: started in {started:.2f} s, worked {worked:.2f} s"
+
+
+class ImportClock:
+    """Seconds spent in import statements while active (outermost ones only, so a module is
+    counted once with what it imports). Modules that transformers loads lazily, on first use
+    of a name, fall outside the statements and count as work."""
+
+    def __enter__(self) -> ImportClock:
+        import builtins
+
+        self.seconds, self._depth = 0.0, 0
+        self._original = builtins.__import__
+
+        def timed_import(*args, **kwargs):
+            if self._depth:
+                return self._original(*args, **kwargs)
+            self._depth += 1
+            start = time.perf_counter()
+            try:
+                return self._original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self._depth -= 1
+
+        builtins.__import__ = timed_import
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import builtins
+
+        builtins.__import__ = self._original
 
 
 def process_age() -> float | None:
@@ -145,10 +178,12 @@ def summary(jobs: list[Job], path: list[Job]) -> str:
             f" | {row.cpu_s:.1f} | {_fmt(row.startup_s)} | {_fmt(row.work_s)} |"
         )
     on_path = sum(j.wall for j in path)
+    idle = sum(max(0.0, b.start - a.end) for a, b in zip(path, path[1:]))
     lines += [
         "",
-        f"Observed critical path: {len(path)} jobs, {on_path:.0f} s of the {span:.0f} s span "
-        f"({span - on_path:.0f} s between them: scheduling, or jobs that ran beside it).",
+        f"Observed critical path: {len(path)} jobs, {on_path:.0f} s of job time over the "
+        f"{span:.0f} s span, {idle:.0f} s between one job's end and the next's start "
+        "(Snakemake's scheduling).",
         "",
         "```",
         "  start s   wall s  job",

@@ -91,7 +91,31 @@ def run_seeds(configfile: Path, seeds: list[int] | None, cores: int, extra: list
 
     write_csv(out, merged)
     log.info("claims over %d seeds → %s", len(seeds), out)
+    backtests = [Path("results") / run / "tables/backtest.csv" for run in runs]
+    if all(path.exists() for path in backtests):  # runs with a trajectory
+        from rldynamics.forecast import coverage
+
+        pooled = merge_backtests([pd.read_csv(path) for path in backtests], seeds)
+        write_csv(folder / "backtest.csv", pooled)
+        covered, total = coverage(pooled)
+        log.info(
+            "backtest over %d seeds: the 95 %% interval held the realized accuracy in %d of "
+            "%d forecasts → %s",
+            len(seeds),
+            covered,
+            total,
+            folder / "backtest.csv",
+        )
     return out
+
+
+def merge_backtests(tables: list[pd.DataFrame], seeds: list[int]) -> pd.DataFrame:
+    """The seeds' backtests in one table, a ``seed`` column first."""
+    if len(tables) != len(seeds):
+        raise InputError(f"{len(tables)} backtest tables for {len(seeds)} seeds")
+    return pd.concat(
+        [table.assign(seed=seed) for table, seed in zip(tables, seeds)], ignore_index=True
+    )[["seed", *tables[0].columns]]
 
 
 def merge_claims(tables: list[pd.DataFrame], seeds: list[int], run: str) -> pd.DataFrame:
