@@ -377,7 +377,7 @@ def run_gantt(jobs, path, stem, run: str) -> None:
     colours = dict(zip(rules, plt.cm.tab20(np.linspace(0, 1, max(len(rules), 2)))))
     rows = _lanes(jobs)
     on_path = {j.name for j in path}
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * (max(rows) + 1)))
+    fig, ax = plt.subplots(figsize=(9, max(3.2, 1.2 + 0.35 * (max(rows) + 1))))
     for job, row in zip(jobs, rows):
         critical = job.name in on_path
         ax.barh(
@@ -389,7 +389,7 @@ def run_gantt(jobs, path, stem, run: str) -> None:
             linewidth=1.2 if critical else 0,
         )
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[r]) for r in rules]
-    ax.legend(handles, rules, fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    ax.legend(handles, rules, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xlabel("seconds since the first job began")
     ax.set_yticks([])
     ax.set_title(f"{run}: jobs over time (outlined: observed critical path)")
