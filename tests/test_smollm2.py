@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from rldynamics.errors import InputError
 from rldynamics.gguf_import import gguf_header, import_gguf, resolve_gguf
-from rldynamics.rl import RLConfig, graded_reward, prompt_rows, train_grpo
+from rldynamics.rl import graded_reward, prompt_rows
 from rldynamics.rl_task import addition_splits
 from tests.conftest import REPO, SMOLLM2_GGUF
 
@@ -93,37 +93,3 @@ def test_graded_reward_reads_chat_completions_with_the_math_grader():
     assert reward(completions, answer=["17"] * 4) == [1.0, 1.0, 0.0, 0.0]
     rows = prompt_rows([{"question": "What is 1 + 2?", "answer": "3"}], chat_template=True)
     assert rows == [{"prompt": [{"role": "user", "content": "What is 1 + 2?"}], "answer": "3"}]
-
-
-def test_a_few_grpo_steps_from_the_gguf_base_save_bf16_checkpoints(smollm2_base, tmp_path):
-    train, _ = addition_splits(19, 8, 2, seed=3)
-    rl = RLConfig(
-        steps=2,
-        save_every=1,
-        lr=1e-6,
-        batch_size=4,
-        num_generations=2,
-        temperature=1.0,
-        max_completion_length=8,
-    )
-    out = tmp_path / "rl"
-    train_grpo(
-        smollm2_base,
-        train,
-        out,
-        rl,
-        seed=3,
-        reward=graded_reward("boxed"),
-        threads=1,
-        chat_template=True,
-        checkpoint_dtype="bfloat16",
-    )
-    steps = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
-    assert steps == [1, 2]
-    base = tensor_dtypes(smollm2_base)
-    for step in steps:
-        folder = out / f"checkpoint-{step}"
-        dtypes = tensor_dtypes(folder)
-        assert set(dtypes) == set(base), "the checkpoint's tensor names are the base's"
-        assert set(dtypes.values()) == {"BF16"}
-        assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"

@@ -21,12 +21,19 @@ LLAMA_MATRIX = re.compile(
 
 
 def test_the_checkpoints_are_bf16_folders_of_the_base_tensors(finished_smollm2_run):
+    """GRPO from the imported base saved every step in bf16, tensor for tensor the base's."""
     out = finished_smollm2_run / "results/ci-smollm2"
     manifest = pd.read_csv(out / "checkpoints/manifest.csv")
     assert list(manifest["step"]) == [1, 2, 3, 4]
-    with safe_open(str(next((out / "checkpoints/step-4").glob("*.safetensors"))), "pt") as f:
-        names = list(f.keys())
-        assert {f.get_slice(name).get_dtype() for name in names} == {"BF16"}
+    with safe_open(str(out / "models/base/model.safetensors"), "pt") as f:
+        base_names = set(f.keys())
+    for step in manifest["step"]:
+        folder = out / f"checkpoints/step-{step}"
+        with safe_open(str(next(folder.glob("*.safetensors"))), "pt") as f:
+            names = list(f.keys())
+            assert {f.get_slice(name).get_dtype() for name in names} == {"BF16"}
+        assert set(names) == base_names, step
+        assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
     assert sum(bool(LLAMA_MATRIX.match(name)) for name in names) == 210
 
 
