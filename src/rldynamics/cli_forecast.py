@@ -42,27 +42,36 @@ def _model_interval(items_path, metrics, model_kind, step, variant):
     return float(stats.average(point[0])), low, high, int(len(items[items["model"] == key]))
 
 
+def _report_head(run, target, steps, accuracies) -> list[str]:
+    return [
+        f"# Forecast of run `{run}` at step {target}",
+        "",
+        f"Checkpoints read: {len(steps)}, steps {', '.join(map(str, steps))}; their "
+        f"average accuracy {', '.join(f'{100 * a:.1f}' for a in accuracies)} %.",
+        "",
+    ]
+
+
+def _model_line(model, variant, target, last) -> str:
+    if not model:
+        return f"- Extrapolated model (`{variant}`): not scored at step {last}."
+    value, low, high, n = model
+    return (
+        f"- Extrapolated model (AlphaRL `{variant}` from every checkpoint so far, at step "
+        f"{target}): **{100 * value:.1f} %** [{100 * low:.1f}, {100 * high:.1f}] over {n} items."
+    )
+
+
 def forecast_report(run, fc, model, variant, tolerance, text) -> str:
-    lines = [
-        f"# Forecast of run `{run}` at step {fc.target_step}",
-        "",
-        f"Checkpoints read: {len(fc.steps)}, steps {', '.join(map(str, fc.steps))}; their "
-        f"average accuracy {', '.join(f'{100 * a:.1f}' for a in fc.accuracies)} %.",
-        "",
+    lines = _report_head(run, fc.target_step, fc.steps, fc.accuracies) + [
         f"- Forecast at step {fc.target_step}: **{100 * fc.value:.1f} %**, 95 % prediction "
         f"interval [{100 * fc.low:.1f}, {100 * fc.high:.1f}] (a line in log step through the "
         f"checkpoints; residual sd {100 * fc.residual_sd:.1f} points).",
+        _model_line(model, variant, fc.target_step, fc.steps[-1]),
+        "",
+        f"**Verdict** (tolerance ± {100 * tolerance:g} points): {text}.",
+        "",
     ]
-    if model:
-        value, low, high, n = model
-        lines.append(
-            f"- Extrapolated model (AlphaRL `{variant}` from every checkpoint so far, at step "
-            f"{fc.target_step}): **{100 * value:.1f} %** [{100 * low:.1f}, {100 * high:.1f}] "
-            f"over {n} items."
-        )
-    else:
-        lines.append(f"- Extrapolated model (`{variant}`): not scored at step {fc.steps[-1]}.")
-    lines += ["", f"**Verdict** (tolerance ± {100 * tolerance:g} points): {text}.", ""]
     return "\n".join(lines)
 
 
@@ -70,24 +79,11 @@ def no_interval_report(run, curve, target, model, variant) -> str:
     """The report of two checkpoints: a line through them has no spread, so no interval."""
     steps = sorted(curve)
     nxt = steps[-1] + (steps[-1] - steps[0])
-    lines = [
-        f"# Forecast of run `{run}` at step {target}",
-        "",
-        f"Checkpoints read: {len(steps)}, steps {', '.join(map(str, steps))}; their average "
-        f"accuracy {', '.join(f'{100 * curve[s]:.1f}' for s in steps)} %.",
-        "",
+    lines = _report_head(run, target, steps, [curve[s] for s in steps]) + [
         f"- Forecast at step {target}: **no prediction interval** from {len(steps)} "
         "checkpoints (a line through two points has no residual spread); a third checkpoint "
         "gives one.",
-    ]
-    if model:
-        value, low, high, n = model
-        lines.append(
-            f"- Extrapolated model (AlphaRL `{variant}` from every checkpoint so far, at step "
-            f"{target}): **{100 * value:.1f} %** [{100 * low:.1f}, {100 * high:.1f}] "
-            f"over {n} items."
-        )
-    lines += [
+        _model_line(model, variant, target, steps[-1]),
         "",
         f"**Verdict**: the forecast cannot be given yet: keep training to at least step {nxt} "
         "(a third checkpoint).",

@@ -18,11 +18,7 @@ def cmd_profile(args) -> None:
     text = run_profile.summary(jobs, path)
     print(text, end="")
     if args.out_table:
-        import pandas as pd
-
-        frame = pd.DataFrame([j.__dict__ for j in jobs])
-        frame["critical"] = frame["name"].isin({j.name for j in path})
-        write_csv(args.out_table, frame)
+        write_csv(args.out_table, run_profile.jobs_frame(jobs, path))
     if args.out_report:
         write_text(args.out_report, f"# Profile of {args.results}\n\n{text}")
     if args.out_figure:

@@ -30,6 +30,13 @@ log = logging.getLogger("rldynamics")
 SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
 
 
+def snakemake_command(*args) -> list[str]:
+    """The snakemake command on this repository's Snakefile (also used by ``seeds``)."""
+    exe = shutil.which("snakemake")
+    head = [exe] if exe else [sys.executable, "-m", "snakemake"]
+    return [*head, "-s", str(SNAKEFILE), *map(str, args)]
+
+
 def parse_benchmarks(specs: list[str], metrics: dict[str, str]) -> dict[str, dict]:
     """``NAME=TASK_YAML[:DATA]`` entries → the config's ``benchmarks`` (paths made absolute,
     each checked to exist)."""
@@ -172,9 +179,7 @@ def run_folder_forecast(args) -> str:
         args.target_step,
         workdir,
     )
-    exe = shutil.which("snakemake")
-    cmd = [exe] if exe else [sys.executable, "-m", "snakemake"]
-    cmd += ["-s", str(SNAKEFILE), "--directory", str(workdir), "--configfile", str(configfile)]
+    cmd = snakemake_command("--directory", workdir, "--configfile", configfile)
     cmd += ["--cores", str(args.cores), target]
     # snakemake's own output goes to stderr (file descriptor 2): stdout is the report
     proc = subprocess.run(cmd, stdout=2, env=dict(os.environ))

@@ -140,19 +140,30 @@ def critical_path(jobs: list[Job], slack: float = 2.0) -> list[Job]:
         chain.append(max(before, key=lambda j: j.end))
 
 
-def by_rule(jobs: list[Job]):
-    """Per rule: jobs, wall (sum, mean, max), CPU, process start and work (sums)."""
+def jobs_frame(jobs: list[Job], path: list[Job] | None = None):
+    """The jobs as a table, one row each; with ``path``, a ``critical`` column."""
     import pandas as pd
 
     frame = pd.DataFrame([j.__dict__ for j in jobs])
-    table = frame.groupby("rule").agg(
-        jobs=("name", "size"),
-        wall_s=("wall", "sum"),
-        mean_s=("wall", "mean"),
-        max_s=("wall", "max"),
-        cpu_s=("cpu", "sum"),
-        startup_s=("startup", lambda s: s.sum(min_count=1)),
-        work_s=("work", lambda s: s.sum(min_count=1)),
+    if path is not None:
+        frame["critical"] = frame["name"].isin({j.name for j in path})
+    return frame
+
+
+def by_rule(jobs: list[Job]):
+    """Per rule: jobs, wall (sum, mean, max), CPU, process start and work (sums)."""
+    table = (
+        jobs_frame(jobs)
+        .groupby("rule")
+        .agg(
+            jobs=("name", "size"),
+            wall_s=("wall", "sum"),
+            mean_s=("wall", "mean"),
+            max_s=("wall", "max"),
+            cpu_s=("cpu", "sum"),
+            startup_s=("startup", lambda s: s.sum(min_count=1)),
+            work_s=("work", lambda s: s.sum(min_count=1)),
+        )
     )
     return table.sort_values("wall_s", ascending=False).reset_index()
 

@@ -23,9 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,13 +67,11 @@ def run_seeds(configfile: Path, seeds: list[int] | None, cores: int, extra: list
     seeds = list(seeds or (config.get("claims") or {}).get("seeds") or [])
     folder = Path("results") / f"{config['run']}-seeds"
     paths = seed_configs(config, seeds, folder)
-    snakefile = Path(__file__).resolve().parents[2] / "Snakefile"
+    from rldynamics.forecast_folder import snakemake_command
+
     for seed, path in zip(seeds, paths):
         log.info("seed %s: snakemake --configfile %s", seed, path)
-        exe = shutil.which("snakemake")
-        cmd = [exe] if exe else [sys.executable, "-m", "snakemake"]
-        cmd += ["-s", str(snakefile), "--configfile", str(path)]
-        cmd += ["--cores", str(cores), *extra]
+        cmd = snakemake_command("--configfile", path, "--cores", cores, *extra)
         proc = subprocess.run(cmd, env=dict(os.environ))
         if proc.returncode:
             logs = f"results/{seed_run(config['run'], seed, config.get('seed'))}/logs"

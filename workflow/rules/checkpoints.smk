@@ -127,7 +127,7 @@ else:
 
     rule collect:
         input:
-            checkpoint_source_inputs(),
+            f"{RESULTS}/rl",
         output:
             manifest=MANIFEST,
             steps=[directory(f"{RESULTS}/checkpoints/step-{s}") for s in STEPS],
@@ -138,8 +138,7 @@ else:
         conda:
             ENV
         params:
-            source=collect_source,
             steps=" ".join(map(str, STEPS)),
         shell:
-            "rldynamics collect --source {params.source:q} --steps {params.steps}"
+            "rldynamics collect --source {input:q} --steps {params.steps}"
             " --out-dir $(dirname {output.manifest}) --manifest {output.manifest} > {log} 2>&1"

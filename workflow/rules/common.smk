@@ -107,16 +107,6 @@ def checkpoint_steps():
     return sorted(LOCAL_CHECKPOINTS)
 
 
-def collect_source(wildcards, input):
-    """The --source of collecting the toy or rl world's series: its RL run's folder."""
-    return input[0]
-
-
-def checkpoint_source_inputs():
-    """The input of collecting the toy or rl world's series: its RL output folder."""
-    return [f"{RESULTS}/rl"]
-
-
 def local_checkpoint_input(wildcards):
     """The user's folder of one step of a local series, links resolved: a step rewritten on
     disk is taken again, the same folder reached through another link is not."""
