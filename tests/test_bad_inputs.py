@@ -192,7 +192,7 @@ def test_corrupt_factor_file(model_pair, tmp_path, capsys):
 
 
 def test_window_with_fewer_than_two_checkpoints(tmp_path, capsys):
-    from rldynamics.dynamics import save_series
+    from rldynamics.dynamics.trajectories import save_series
     from tests.test_alpharl import planted_series
 
     series, _, _ = planted_series()

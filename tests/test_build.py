@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from rldynamics.build import build_model
-from rldynamics.factors import decompose
-from rldynamics.io import ModelWeights, load_factors
-from rldynamics.recipes import rank_k_update
+from rldynamics.evaluate.build import build_model
+from rldynamics.decompose.factors import decompose
+from rldynamics.core.io import ModelWeights, load_factors
+from rldynamics.evaluate.recipes import rank_k_update
 
 
 def test_full_rank_build_gives_back_the_rl_weights(model_pair, tmp_path):
@@ -53,8 +53,8 @@ def test_rest_rl_takes_1d_tensors_from_the_recorded_checkpoint(model_pair, tmp_p
 
 
 def test_rest_rl_without_a_checkpoint_is_a_named_error(model_pair, tmp_path):
-    from rldynamics.errors import InputError
-    from rldynamics.io import save_tensors
+    from rldynamics.core.errors import InputError
+    from rldynamics.core.io import save_tensors
 
     base_dir, rl_dir, _, _ = model_pair
     decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)

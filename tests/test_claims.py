@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rldynamics import claims, items
-from rldynamics.errors import InputError
-from rldynamics.grading import GRADER_VERSION
+from rldynamics.claims import derived as claims
+from rldynamics.evaluate import items
+from rldynamics.core.errors import InputError
+from rldynamics.core.grading import GRADER_VERSION
 from tests.conftest import REPO
 
 PAPER_CLAIMS = REPO / "workflow/data/paper_claims.csv"
@@ -299,7 +300,7 @@ def _claims_of(value, low, high, verdict="reproduced"):
 
 
 def test_seed_spread_beside_the_item_interval():
-    from rldynamics.seeds import merge_claims, results_block
+    from rldynamics.runs.seeds import merge_claims, results_block
 
     # two seeds whose intervals over items each clear 99 %, one that does not
     tables = [
@@ -324,7 +325,7 @@ def test_seed_spread_beside_the_item_interval():
 def test_seed_configs_rename_the_run(tmp_path):
     import yaml
 
-    from rldynamics.seeds import seed_configs
+    from rldynamics.runs.seeds import seed_configs
 
     paths = seed_configs({"run": "toy", "seed": 1, "claims": {"seeds": [1, 2]}}, [1, 2], tmp_path)
     derived = [yaml.safe_load(p.read_text()) for p in paths]
@@ -337,7 +338,7 @@ def test_seed_configs_rename_the_run(tmp_path):
 
 
 def test_each_run_fills_its_own_claims_block_of_the_readme():
-    from rldynamics.seeds import replace_block
+    from rldynamics.runs.seeds import replace_block
 
     readme = (
         "a\n<!-- claims:begin -->\nold toy\n<!-- claims:end -->\n"
@@ -352,8 +353,8 @@ def test_each_run_fills_its_own_claims_block_of_the_readme():
 
 
 def test_the_seeds_backtests_are_pooled_with_their_coverage():
-    from rldynamics.forecast import coverage
-    from rldynamics.seeds import merge_backtests
+    from rldynamics.forecast.line import coverage
+    from rldynamics.runs.seeds import merge_backtests
 
     def table(covered):
         windows = ["10", "20"][: len(covered)]

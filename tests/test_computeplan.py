@@ -13,9 +13,10 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from rldynamics import computeplan, stats
-from rldynamics.errors import InputError
-from rldynamics.runmodels import (
+from rldynamics.runs import computeplan
+from rldynamics.core import stats
+from rldynamics.core.errors import InputError
+from rldynamics.evaluate.runmodels import (
     FAMILIES,
     budget_key,
     check_budgets,
@@ -269,7 +270,7 @@ def test_item_limit_scores_the_seeded_items_through_lm_eval(tmp_path):
     """lm-eval's ``samples`` takes the subset: the item indices its task holds."""
     from lm_eval.tasks import TaskManager
 
-    from rldynamics.evaluate import item_subsets, task_config
+    from rldynamics.evaluate.scoring import item_subsets, task_config
 
     data = tmp_path / "test.jsonl"
     data.write_text("".join(f'{{"question": "{i}+1=", "answer": "{i + 1}"}}\n' for i in range(12)))

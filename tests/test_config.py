@@ -5,7 +5,7 @@ import jsonschema
 import pytest
 import yaml
 
-from rldynamics.configdoc import render
+from rldynamics.runs.configdoc import render
 from tests.conftest import REPO
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

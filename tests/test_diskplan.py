@@ -11,10 +11,10 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from rldynamics import diskplan
+from rldynamics.runs import diskplan
 from rldynamics.cli import main
-from rldynamics.errors import InputError
-from rldynamics.io import load_factors
+from rldynamics.core.errors import InputError
+from rldynamics.core.io import load_factors
 from tests.conftest import REPO
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")

@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rldynamics.errors import InputError
-from rldynamics.evaluate import ModelLoader, task_config
+from rldynamics.core.errors import InputError
+from rldynamics.evaluate.scoring import ModelLoader, task_config
 from tests.conftest import REPO
 
 TASKS = REPO / "workflow/tasks"
@@ -65,9 +65,9 @@ def toy_base(tmp_path):
 
 
 def test_in_memory_model_matches_the_built_folder_and_resets(toy_base, tmp_path):
-    from rldynamics.build import build_model
-    from rldynamics.factors import decompose
-    from rldynamics.io import ModelWeights
+    from rldynamics.evaluate.build import build_model
+    from rldynamics.decompose.factors import decompose
+    from rldynamics.core.io import ModelWeights
 
     base_dir, rl_dir, rl = toy_base
     decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)
@@ -90,18 +90,18 @@ def test_remote_code_is_off_unless_opted_in_and_an_opt_in_is_printed(toy_base, c
     import logging
 
     base_dir, _, _ = toy_base
-    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate.scoring"):
         ModelLoader(base_dir)
     assert "trust_remote_code" not in caplog.text
-    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="rldynamics.evaluate.scoring"):
         ModelLoader(base_dir, trust_remote_code=True)
     assert "trust_remote_code is ON" in caplog.text and str(base_dir) in caplog.text
 
 
 def test_in_memory_rest_rl_takes_one_dimensional_tensors_from_the_checkpoint(toy_base, tmp_path):
-    from rldynamics.evaluate import model_tensors
-    from rldynamics.factors import decompose
-    from rldynamics.io import ModelWeights
+    from rldynamics.evaluate.scoring import model_tensors
+    from rldynamics.decompose.factors import decompose
+    from rldynamics.core.io import ModelWeights
 
     base_dir, rl_dir, rl = toy_base
     decompose(base_dir, rl_dir, 2, tmp_path / "f.safetensors", progress=False)
@@ -119,8 +119,8 @@ def test_paper_tasks_read_public_row_forms_through_lm_eval(toy_base, tmp_path):
     """GPQA's columns and a Minerva copy's problem/solution rows, scored by lm-eval itself."""
     import json
 
-    from rldynamics.evaluate import score_models
-    from rldynamics.grading import GRADER_VERSION
+    from rldynamics.evaluate.scoring import score_models
+    from rldynamics.core.grading import GRADER_VERSION
 
     base_dir, _, _ = toy_base
     gpqa = {
@@ -149,7 +149,7 @@ def test_paper_tasks_read_public_row_forms_through_lm_eval(toy_base, tmp_path):
     )
     assert set(table["grader"]) == {GRADER_VERSION}
     assert set(table["benchmark"]) == {"gpqa_diamond", "minerva_math"}
-    from rldynamics.items import read_completions
+    from rldynamics.evaluate.items import read_completions
 
     records = {r["benchmark"]: r for r in read_completions(tmp_path / "o.gz")}
     gpqa_item = records["gpqa_diamond"]
@@ -169,9 +169,9 @@ def test_a_float32_scoring_job_keeps_the_official_code_model_in_float32(toy_base
     base's dtype (bf16 here) would round the sum once more."""
     from transformers import AutoModelForCausalLM
 
-    from rldynamics.factors import decompose
-    from rldynamics.io import ModelWeights, load_factors
-    from rldynamics.recipes import rank_k_update
+    from rldynamics.decompose.factors import decompose
+    from rldynamics.core.io import ModelWeights, load_factors
+    from rldynamics.evaluate.recipes import rank_k_update
     from tests.conftest import write_model
 
     base_dir, rl_dir, rl = toy_base

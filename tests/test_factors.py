@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from rldynamics.errors import InputError
-from rldynamics.factors import canonical_signs, decompose, top_factors
-from rldynamics.io import load_factors
-from rldynamics.selection import DEFAULT_PARAM_PATTERN, select_params
+from rldynamics.core.errors import InputError
+from rldynamics.decompose.factors import canonical_signs, decompose, top_factors
+from rldynamics.core.io import load_factors
+from rldynamics.core.selection import DEFAULT_PARAM_PATTERN, select_params
 from tests.conftest import planted, rl_like_spectrum, write_model, write_sharded_model
 
 
@@ -152,7 +152,7 @@ def test_sharded_checkpoint_gives_the_same_factors(tmp_path):
 def test_decompose_writes_the_metrics_of_the_same_pass(model_pair, tmp_path):
     import pandas as pd
 
-    from rldynamics.param_metrics import update_sparsity
+    from rldynamics.decompose.param_metrics import update_sparsity
 
     base_dir, rl_dir, base, rl = model_pair
     out, csv = tmp_path / "f.safetensors", tmp_path / "m.csv"

@@ -1,4 +1,4 @@
-"""The forecast of a run in progress and its backtest (rldynamics.forecast)."""
+"""The forecast of a run in progress and its backtest (rldynamics.forecast.line)."""
 
 import math
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from rldynamics.cli import main
-from rldynamics.errors import InputError
-from rldynamics.forecast import backtest, coverage, forecast, step_for_width, verdict
+from rldynamics.core.errors import InputError
+from rldynamics.forecast.line import backtest, coverage, forecast, step_for_width, verdict
 
 STEPS = [10, 20, 30, 40, 50, 60]
 

@@ -1,5 +1,5 @@
 """`rldynamics forecast --checkpoints DIR`: the forecast of a run still training, from its
-folder, through the pipeline's own rules (rldynamics.forecast_folder)."""
+folder, through the pipeline's own rules (rldynamics.forecast.folder)."""
 
 import os
 import shutil
@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO, tiny_weights, write_model
 
-from rldynamics import forecast_folder
+from rldynamics.forecast import folder as forecast_folder
 from rldynamics.cli import main
 
 TASK = REPO / "workflow/tasks/toy_arithmetic.yaml"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from rldynamics.benchmark_docs import normalize_doc, prompt
-from rldynamics.errors import InputError
-from rldynamics.grading import (
+from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
+from rldynamics.core.errors import InputError
+from rldynamics.core.grading import (
     extract_answer,
     is_equivalent,
     pass_at_k,
@@ -276,7 +276,7 @@ def test_gpqa_prompt_shows_options_and_asks_for_the_letter():
 
 
 def test_prompts_have_no_final_period():
-    from rldynamics.benchmark_docs import BOXED_INSTRUCTION
+    from rldynamics.evaluate.benchmark_docs import BOXED_INSTRUCTION
 
     assert BOXED_INSTRUCTION == (
         "\nPlease reason step by step, and put your final answer within \\boxed{}"
@@ -318,7 +318,7 @@ def test_incomplete_rows_are_named(row, form, message):
 
 
 def test_local_file_rows_are_checked_in_the_tasks_form(tmp_path):
-    from rldynamics.evaluate import task_config
+    from rldynamics.evaluate.scoring import task_config
 
     tasks = REPO / "workflow/tasks"
     data = tmp_path / "minerva.jsonl"

@@ -83,13 +83,13 @@ def test_the_cycle_finder_finds_a_circle_and_accepts_a_tree():
 def test_imports_inside_functions_are_seen(tmp_path):
     source = tmp_path / "rldynamics" / "mod.py"
     source.parent.mkdir()
-    source.write_text("def f():\n    from rldynamics.factors import read_pair\n")
-    known = {"rldynamics", "rldynamics.factors", "rldynamics.mod"}
-    assert imported_modules(source, known, tmp_path) == {"rldynamics.factors"}
+    source.write_text("def f():\n    from rldynamics.decompose.factors import read_pair\n")
+    known = {"rldynamics", "rldynamics.decompose.factors", "rldynamics.mod"}
+    assert imported_modules(source, known, tmp_path) == {"rldynamics.decompose.factors"}
 
 
 def test_the_package_has_no_import_circle():
     graph = import_graph()
-    assert "rldynamics.param_metrics" in graph and "rldynamics.factors" in graph
-    assert "rldynamics.pairs" in graph["rldynamics.factors"]
+    assert "rldynamics.decompose.param_metrics" in graph and "rldynamics.decompose.factors" in graph
+    assert "rldynamics.core.io" in graph["rldynamics.decompose.factors"]
     assert find_cycle(graph) is None, f"import circle: {' → '.join(find_cycle(graph))}"

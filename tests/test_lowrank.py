@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from rldynamics.errors import InputError
-from rldynamics.lowrank import (
+from rldynamics.core.errors import InputError
+from rldynamics.decompose.lowrank import (
     Guard,
     SubspaceCheck,
     Workspace,
@@ -148,7 +148,7 @@ def test_bad_inputs_are_named():
 
 
 def _max_angle_deg(P, Q):
-    from rldynamics.param_metrics import largest_principal_angle
+    from rldynamics.decompose.param_metrics import largest_principal_angle
 
     return math.degrees(largest_principal_angle(P, Q))
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rldynamics.errors import InputError
-from rldynamics.param_metrics import (
+from rldynamics.core.errors import InputError
+from rldynamics.decompose.param_metrics import (
     MetricSettings,
     base_share,
     changed_mask,
@@ -181,7 +181,7 @@ def rl_pair(m, n, decay, seed, rotate_top=0):
 @pytest.fixture
 def krylov_methods(monkeypatch):
     """The methods the fast path took for Wt's vectors (to check it was the Krylov one)."""
-    import rldynamics.param_metrics as pm
+    import rldynamics.decompose.param_metrics as pm
 
     taken = []
     original = pm.top_k

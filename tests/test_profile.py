@@ -1,4 +1,4 @@
-"""`rldynamics profile`: where a finished run's time went (rldynamics.run_profile)."""
+"""`rldynamics profile`: where a finished run's time went (rldynamics.runs.run_profile)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from rldynamics.cli import main
-from rldynamics.errors import InputError
-from rldynamics.run_profile import (
+from rldynamics.core.errors import InputError
+from rldynamics.runs.run_profile import (
     STARTUP,
     Job,
     critical_path,

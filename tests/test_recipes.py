@@ -4,9 +4,9 @@ the build command, the hf backend and the vLLM workers."""
 import pytest
 import torch
 
-from rldynamics.errors import InputError
-from rldynamics.io import ModelWeights
-from rldynamics.recipes import (
+from rldynamics.core.errors import InputError
+from rldynamics.core.io import ModelWeights
+from rldynamics.evaluate.recipes import (
     Extrapolation,
     FolderModel,
     RankKModel,
@@ -20,7 +20,7 @@ from rldynamics.recipes import (
 
 @pytest.fixture
 def factors(model_pair, tmp_path):
-    from rldynamics.factors import decompose
+    from rldynamics.decompose.factors import decompose
 
     base_dir, rl_dir, _, _ = model_pair
     path = tmp_path / "f.safetensors"
@@ -60,7 +60,7 @@ def test_a_bad_spec_is_refused_naming_what_is_wrong(spec, message):
 
 
 def test_full_tensors_are_what_the_build_command_writes(model_pair, factors, tmp_path):
-    from rldynamics.build import build_model
+    from rldynamics.evaluate.build import build_model
 
     base_dir, rl_dir, _, _ = model_pair
     build_model(
@@ -83,7 +83,7 @@ def test_a_folder_recipe_of_the_base_changes_nothing_and_others_cast_to_a_dtype(
 
 
 def test_vllm_engine_arguments_from_the_spec():
-    from rldynamics.vllm_backend import engine_args
+    from rldynamics.evaluate.vllm_backend import engine_args
 
     spec = {"base": "b", "gpus": 2, "dtype": "float32", "seed": 5}
     args = engine_args({**spec, "vllm": {"kv_cache_gib": 0.5, "max_model_len": 64}})

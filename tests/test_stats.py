@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rldynamics import stats
-from rldynamics.errors import InputError
+from rldynamics.core import stats
+from rldynamics.core.errors import InputError
 
 
 def _sigmoid(x):

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from rldynamics.errors import InputError
-from rldynamics.summary import alpharl_table, checkpoint_accuracy, recovery_table
+from rldynamics.core.errors import InputError
+from rldynamics.evaluate.summary import alpharl_table, checkpoint_accuracy, recovery_table
 
 
 def row(kind, step, value, k="", variant="", bench="b1", metric="acc"):

@@ -96,7 +96,7 @@ def top_two_gap(loader, tokenizer, prompt: str, left: str, right: str) -> float:
 def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
     finished_run, vllm_cpu_python, tmp_path
 ):
-    from rldynamics.evaluate import ModelLoader, _load_tokenizer, score_models
+    from rldynamics.evaluate.scoring import ModelLoader, _load_tokenizer, score_models
 
     results = finished_run / "results/ci"
     # Each model's key as its variant label: the per-item verdicts carry labels, not keys.

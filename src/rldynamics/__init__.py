@@ -1,7 +1,26 @@
 """rldynamics: what RL training does to the weights of a language model, and how to skip it.
 
-The maths lives in small modules over tensors (``factors``, ``build``, ``dynamics``,
-``alpharl``, ``recovery``); ``cli`` exposes them to the Snakemake rules and to people.
+One subpackage per stage of the DAG, in the order below; a stage imports only ``core`` and
+the stages before it (tests/test_imports.py holds the package to it, and ``cli`` gathers each
+stage's commands in this order). ARCHITECTURE.md says what each one owns.
 """
 
 __version__ = "0.1.0"
+
+# The import order: each subpackage may import only those before it. ``toy`` provides the
+# embedded world's sources (base model and checkpoints) with the code of those two stages.
+STAGES = (
+    "core",
+    "models",
+    "checkpoints",
+    "toy",
+    "decompose",
+    "parameters",
+    "evaluate",
+    "dynamics",
+    "alpharl",
+    "figures",
+    "claims",
+    "forecast",
+    "runs",
+)

@@ -11,16 +11,16 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from rldynamics.errors import InputError
-from rldynamics.variants import (
+from rldynamics.core.errors import InputError
+from rldynamics.core.variants import (
     SIGNAL_VARIANTS,
     VARIANT_RANKS,
     VARIANTS as VARIANT_SPECS,
     WEIGHT_VARIANTS,
     check_form,
 )
-from rldynamics.runmodels import check_budgets, chunks, run_models, toy_steps
-from rldynamics.windows import find_checkpoints
+from rldynamics.evaluate.runmodels import check_budgets, chunks, run_models, toy_steps
+from rldynamics.checkpoints.collect import find_checkpoints
 
 # Old trajectory-form names are refused with the new name, not with the schema's bare enum.
 if isinstance(config.get("dynamics"), dict) and "form" in config["dynamics"]:
@@ -302,7 +302,7 @@ SIGNAL_ARGS = {v: signal_args(v) for v in VARIANTS if v in SIGNAL_VARIANTS}
 
 
 # --- evaluated models -------------------------------------------------------------------
-# The models and their families come from rldynamics.runmodels (also read by the disk and
+# The models and their families come from rldynamics.evaluate.runmodels (also read by the disk and
 # compute plans). Models are scored in chunks ("<group>/chunk-<i>", at most
 # evaluate.models_per_job each, one evaluation budget per chunk): one job loads lm-eval and
 # the base model once per chunk.
@@ -334,7 +334,7 @@ def checkpoint_folder(step):
 
 
 def model_spec(key):
-    """Labels and source of the model behind a key (see rldynamics.evaluate.model_tensors)."""
+    """Labels and source of the model behind a key (see rldynamics.evaluate.scoring.model_tensors)."""
     labels = dict(key=key, model_kind="base", step=0, k=None, lam=None, variant=None)
     if key == "base":
         return {**labels, "folder": f"{RESULTS}/models/base"}

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rldynamics.alpharl import predict_updates
-from rldynamics.dynamics import aligned_trajectories, fit_linear, load_series_file
-from rldynamics.summary import checkpoint_accuracy
-from rldynamics.variants import VARIANTS
-from rldynamics.windows import window_steps
+from rldynamics.alpharl.predict import predict_updates
+from rldynamics.dynamics.trajectories import aligned_trajectories, fit_linear, load_series_file
+from rldynamics.evaluate.summary import checkpoint_accuracy
+from rldynamics.core.variants import VARIANTS
+from rldynamics.core.windows import window_steps
 
 
 def whole_run_prediction(series, variant, window, y, target, alignment):

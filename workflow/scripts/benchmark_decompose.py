@@ -17,7 +17,7 @@ Then it measures, each phase in its own process (wall time inside the process, p
 the kernel's accounting of that child):
 
 (a) the floor: read both checkpoints tensor by tensor and form ΔW in float32;
-(b) this project's decomposition: ``rldynamics.factors.decompose`` at rank k, writing the
+(b) this project's decomposition: ``rldynamics.decompose.factors.decompose`` at rank k, writing the
     factor file exactly as ``rldynamics decompose`` does;
 (c) a full SVD of every ΔW, as the authors' code does (``torch.linalg.svd(ΔW,
     full_matrices=False)``), keeping its top k as the exact reference;
@@ -163,11 +163,11 @@ def _sync(torch, device):
 
 def phase_floor(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import check_finite, form_delta
-    from rldynamics.io import ModelWeights
-    from rldynamics.lowrank import resolve_device
-    from rldynamics.pairs import read_pair
-    from rldynamics.selection import select_params
+    from rldynamics.decompose.factors import check_finite, form_delta
+    from rldynamics.core.io import ModelWeights
+    from rldynamics.decompose.lowrank import resolve_device
+    from rldynamics.core.io import read_pair
+    from rldynamics.core.selection import select_params
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -185,7 +185,7 @@ def phase_floor(args) -> dict:
 
 def phase_decompose(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import decompose
+    from rldynamics.decompose.factors import decompose
 
     work = Path(args.workdir)
     start = time.perf_counter()
@@ -217,11 +217,11 @@ def phase_full_svd(args) -> dict:
     torch = _threads(args)
     from safetensors.torch import save_file
 
-    from rldynamics.factors import canonical_signs, check_finite, form_delta
-    from rldynamics.io import ModelWeights
-    from rldynamics.lowrank import resolve_device
-    from rldynamics.pairs import read_pair
-    from rldynamics.selection import select_params
+    from rldynamics.decompose.factors import canonical_signs, check_finite, form_delta
+    from rldynamics.core.io import ModelWeights
+    from rldynamics.decompose.lowrank import resolve_device
+    from rldynamics.core.io import read_pair
+    from rldynamics.core.selection import select_params
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -256,10 +256,10 @@ def phase_full_svd(args) -> dict:
 
 def phase_products(args) -> dict:
     torch = _threads(args)
-    from rldynamics.factors import form_delta
-    from rldynamics.io import ModelWeights, load_factors
-    from rldynamics.lowrank import resolve_device
-    from rldynamics.pairs import read_pair
+    from rldynamics.decompose.factors import form_delta
+    from rldynamics.core.io import ModelWeights, load_factors
+    from rldynamics.decompose.lowrank import resolve_device
+    from rldynamics.core.io import read_pair
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -289,7 +289,7 @@ def phase_products(args) -> dict:
 
 def phase_base_metrics(args) -> dict:
     _threads(args)
-    from rldynamics.metrics_files import write_base_metrics
+    from rldynamics.decompose.metrics_files import write_base_metrics
 
     work = Path(args.workdir)
     start = time.perf_counter()
@@ -301,7 +301,7 @@ def phase_base_metrics(args) -> dict:
 
 def phase_decompose_metrics(args) -> dict:
     _threads(args)
-    from rldynamics.factors import decompose
+    from rldynamics.decompose.factors import decompose
 
     work = Path(args.workdir)
     start = time.perf_counter()
@@ -327,12 +327,15 @@ def phase_reference_metrics(args) -> dict:
     torch = _threads(args)
     import pandas as pd
 
-    from rldynamics.io import ModelWeights
-    from rldynamics.lowrank import resolve_device
-    from rldynamics.pairs import read_pair
-    from rldynamics.param_metrics import normalized_spectral_shift, reference_matrix_metrics
-    from rldynamics.selection import select_params
-    from rldynamics.settings import MetricSettings
+    from rldynamics.core.io import ModelWeights
+    from rldynamics.decompose.lowrank import resolve_device
+    from rldynamics.core.io import read_pair
+    from rldynamics.decompose.param_metrics import (
+        normalized_spectral_shift,
+        reference_matrix_metrics,
+    )
+    from rldynamics.core.selection import select_params
+    from rldynamics.core.settings import MetricSettings
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -459,7 +462,7 @@ def accuracy(work: Path) -> dict:
     """Worst σ relative error and |cos| of u1, v1 of the factor file against the exact top k."""
     from safetensors import safe_open
 
-    from rldynamics.io import load_factors
+    from rldynamics.core.io import load_factors
 
     ours, _ = load_factors(work / "factors.safetensors")
 

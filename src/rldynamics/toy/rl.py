@@ -1,6 +1,6 @@
 """Real RL on the toy base model: TRL's GRPOTrainer with a verifiable exact-match reward.
 
-The run itself is ``rldynamics.rl.train_grpo``, the same for every base; the toy world adds
+The run itself is ``rldynamics.checkpoints.rl.train_grpo``, the same for every base; the toy world adds
 its plain-text prompts, its first-line reward and float32 checkpoints.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rldynamics.rl import RLConfig, train_grpo
+from rldynamics.checkpoints.rl import RLConfig, train_grpo
 
 
 def exact_match_reward(completions: list[str], answer: list[str], **_) -> list[float]:

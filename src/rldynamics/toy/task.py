@@ -7,13 +7,8 @@ model is partly right and RL has a real choice to reinforce.
 
 from __future__ import annotations
 
-import json
-import random
-from pathlib import Path
-
-from rldynamics import io
-from rldynamics.errors import InputError
-from rldynamics.io import atomic_path
+from rldynamics.core.errors import InputError
+from rldynamics.models.rl_task import sample_pairs
 
 
 def carry_dropped_sum(a: int, b: int) -> int:
@@ -47,25 +42,3 @@ def generate_splits(digits: int, n_train: int, n_test: int, seed: int) -> tuple[
     pairs = sample_pairs(top, n_train + n_test, seed)
     items = [make_item(a, b) for a, b in pairs]
     return items[:n_train], items[n_train:]
-
-
-def sample_pairs(top: int, n: int, seed: int) -> list[tuple[int, int]]:
-    """``n`` distinct operand pairs (a, b), each in [0, top), drawn without replacement."""
-    rng = random.Random(seed)
-    return [(code // top, code % top) for code in rng.sample(range(top * top), n)]
-
-
-def write_jsonl(path: str | Path, items: list[dict]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(item) + "\n" for item in items))
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """The task's items; each needs a question and an answer."""
-    items = []
-    for lineno, item in io.read_jsonl(path):
-        for field in ("question", "answer"):
-            if field not in item:
-                raise InputError(f"{path}:{lineno}: missing field {field!r}")
-        items.append(item)
-    return items

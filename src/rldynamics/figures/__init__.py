@@ -1,0 +1,1 @@
+"""Stage 'figures': the run's figures, each drawn from the tidy tables alone."""
