@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from rldynamics.claims import derived as claims
-from rldynamics.evaluate import items
 from rldynamics.core.errors import InputError
 from rldynamics.core.grading import GRADER_VERSION
+from rldynamics.evaluate import items
 from tests.conftest import REPO
 
 PAPER_CLAIMS = REPO / "workflow/data/paper_claims.csv"
@@ -146,6 +146,243 @@ def test_recovery_is_undefined_when_the_gain_is_not_resolved():
     table = claims.claims_table(paper, "t", numbers, [])
     row = table[table["claim_id"] == "rank1_recovery"].iloc[0]
     assert row["verdict"] == "inconclusive"
+
+
+# --- the steps of derived_numbers, on tiny hand-made items ----------------------------------
+
+
+def _right(n_right, n=20):
+    """Verdicts of n items, the first n_right right (so models nest: a better one is right
+    wherever a worse one is)."""
+    return [1] * n_right + [0] * (n - n_right)
+
+
+def _toy_evidence(rows, n_boot=200):
+    return claims.Evidence(pd.DataFrame(rows), {"toy": "acc"}, n_boot=n_boot, seed=0)
+
+
+def test_accuracy_numbers_per_benchmark_and_averaged():
+    rows = _verdicts("base", 0, _right(4)) + _verdicts("checkpoint", 5, _right(8))
+    rows += _verdicts("checkpoint", 10, _right(12))
+    ev = _toy_evidence(rows)
+    out, lookup = claims.accuracy_numbers(
+        ev, "t", "base/step-0", "checkpoint/step-10", final_step=10
+    )
+    assert [(r["model"], r["benchmark"], r["value"]) for r in out] == [
+        ("base/step-0", "toy", pytest.approx(0.2)),
+        ("base/step-0", "average", pytest.approx(0.2)),
+        ("checkpoint/step-5", "toy", pytest.approx(0.4)),
+        ("checkpoint/step-5", "average", pytest.approx(0.4)),
+        ("checkpoint/step-10", "toy", pytest.approx(0.6)),
+        ("checkpoint/step-10", "average", pytest.approx(0.6)),
+    ]
+    assert {r["quantity"] for r in out} == {"accuracy"}
+    assert all(r["n_items"] == 20 and r["n_samples"] == 20 for r in out)
+    assert list(lookup) == ["accuracy_avg:final"]
+    final = lookup["accuracy_avg:final"]
+    assert final["value"] == pytest.approx(0.6) and final["checkpoints"] == "step-10"
+    assert final["ci_low"] < 0.6 < final["ci_high"]
+
+
+def _rank_k_rows(base=4, final=12):
+    rows = _verdicts("base", 0, _right(base)) + _verdicts("checkpoint", 10, _right(final))
+    rows += _verdicts("rank-k", 10, _right(10), k="1", lam=1.0, variant="frobenius")
+    rows += _verdicts("rank-k", 10, _right(12), k="2", lam=1.0, variant="frobenius")
+    rows += _verdicts("rank-k", 10, _right(5), k="1", lam=2.0, variant="frobenius")
+    return rows
+
+
+def test_rank_k_numbers_recover_the_gain_at_the_configured_lambda():
+    ev = _toy_evidence(_rank_k_rows())
+    out, lookup = claims.rank_k_numbers(
+        ev, "t", "base/step-0", "checkpoint/step-10", final_step=10, lam=1.0
+    )
+    # per model: recovery and relative accuracy on toy, then averaged; the RL gain once
+    assert [(r["quantity"], r["model"], r["benchmark"]) for r in out] == [
+        ("recovery", "rank-k/step-10/k1/lam1/frobenius", "toy"),
+        ("relative_accuracy", "rank-k/step-10/k1/lam1/frobenius", "toy"),
+        ("recovery", "rank-k/step-10/k1/lam1/frobenius", "average"),
+        ("relative_accuracy", "rank-k/step-10/k1/lam1/frobenius", "average"),
+        ("rl_gain", "checkpoint/step-10", "average"),
+        ("recovery", "rank-k/step-10/k2/lam1/frobenius", "toy"),
+        ("relative_accuracy", "rank-k/step-10/k2/lam1/frobenius", "toy"),
+        ("recovery", "rank-k/step-10/k2/lam1/frobenius", "average"),
+        ("relative_accuracy", "rank-k/step-10/k2/lam1/frobenius", "average"),
+    ]
+    assert out[4]["value"] == pytest.approx(0.4)  # 0.6 − 0.2
+    assert list(lookup) == [
+        "relative:1:toy",
+        "recovery:1",
+        "relative:1:average",
+        "relative:2:toy",
+        "recovery:2",
+        "relative:2:average",
+    ]
+    rec = lookup["recovery:1"]
+    assert rec["value"] == pytest.approx((0.5 - 0.2) / 0.4)
+    assert rec["variant"] == "rank 1" and rec["checkpoints"] == "base, step-10"
+    assert rec["note"] == "" and rec["ci_low"] < 0.75 < rec["ci_high"]
+    assert lookup["recovery:2"]["value"] == pytest.approx(1.0)
+    assert lookup["relative:1:average"]["value"] == pytest.approx(0.5 / 0.6)
+    assert lookup["relative:2:toy"]["checkpoints"] == "step-10"
+
+
+def test_rank_k_model_numbers_leave_recovery_undefined_without_a_gain():
+    ev = _toy_evidence(_rank_k_rows(base=12, final=12))
+    out, lookup, gain = claims.rank_k_model_numbers(
+        ev, "t", "rank-k/step-10/k1/lam1/frobenius", "base/step-0", "checkpoint/step-10", 10
+    )
+    assert gain["quantity"] == "rl_gain" and gain["value"] == 0.0
+    assert gain["ci_low"] == gain["ci_high"] == 0.0
+    rec = lookup["recovery:1"]
+    assert np.isnan(rec["value"]) and np.isnan(rec["ci_low"]) and np.isnan(rec["ci_high"])
+    assert "undefined" in rec["note"]
+    assert lookup["relative:1:average"]["value"] == pytest.approx(10 / 12)
+    assert len(out) == 4 and "rl_gain" not in {r["quantity"] for r in out}
+
+
+def test_lambda_peak_numbers_find_the_best_lambda_of_rank_1():
+    rows = _verdicts("base", 0, _right(4)) + _verdicts("checkpoint", 10, _right(12))
+    for lam, right in [(2.0, 10), (0.5, 8), (1.0, 14)]:
+        rows += _verdicts("rank-k", 10, _right(right), k="1", lam=lam, variant="frobenius")
+    out, lookup = claims.lambda_peak_numbers(_toy_evidence(rows), "t", final_step=10)
+    assert len(out) == 1 and out[0]["quantity"] == "lambda_peak"
+    peak = lookup["lambda_peak"]
+    assert peak["value"] == 1.0 and peak["model"] == "rank-k/k1"
+    assert peak["note"] == "λ of the best average accuracy among 0.5, 1, 2"
+    assert peak["checkpoints"] == "step-10" and peak["n_samples"] == 60
+    single = _verdicts("base", 0, _right(4)) + _verdicts("checkpoint", 10, _right(12))
+    single += _verdicts("rank-k", 10, _right(10), k="1", lam=1.0, variant="frobenius")
+    assert claims.lambda_peak_numbers(_toy_evidence(single), "t", final_step=10) == ([], {})
+
+
+def _alpharl_inputs():
+    """A base, checkpoints at steps 2, 4 and 10 (final), and two windows (ending at steps 2
+    and 4) of AlphaRL: variant "paper" keeps 100 % and 90 % of the final accuracy, variant
+    "weak" 50 % and 60 %."""
+    rows = _verdicts("base", 0, _right(4)) + _verdicts("checkpoint", 10, _right(10))
+    rows += _verdicts("checkpoint", 2, _right(6)) + _verdicts("checkpoint", 4, _right(8))
+    for variant, rights in [("paper", (10, 9)), ("weak", (5, 6))]:
+        for step, right in zip((2, 4), rights):
+            rows += _verdicts("alpharl", step, _right(right), variant=variant)
+    windows = pd.DataFrame(
+        [
+            {
+                "method": "alpharl",
+                "variant": v,
+                "window": w,
+                "window_last_step": s,
+                "speedup": x,
+                "window_fraction": f,
+            }
+            for v in ("paper", "weak")
+            for w, s, x, f in [("2", 4, 2.5, 0.4), ("1", 2, 5.0, np.nan)]
+        ]
+    )
+    return _toy_evidence(rows), windows
+
+
+def _paper_windows(ev, windows):
+    paper = windows[windows["variant"] == "paper"]
+    return claims.draw_alpharl_windows(
+        ev, "alpharl", "paper", paper, "base/step-0", "checkpoint/step-10"
+    )
+
+
+def test_draw_alpharl_windows_sorts_the_windows_and_reads_retention():
+    ev, windows = _alpharl_inputs()
+    draw = _paper_windows(ev, windows)
+    assert draw.preds == ["alpharl/step-2/paper", "alpharl/step-4/paper"]
+    assert draw.ends == ["checkpoint/step-2", "checkpoint/step-4"]
+    assert draw.speedups == [5.0, 2.5] and [w["window"] for w in draw.windows] == ["1", "2"]
+    assert draw.avg_p == pytest.approx([0.5, 0.45, 0.3, 0.4, 0.5, 0.2])
+    assert draw.ret_p == pytest.approx([1.0, 0.9])
+    assert draw.ret_r.shape == (200, 2) and (draw.ret_r[:, 0] == 1.0).all()
+    late = windows[windows["variant"] == "paper"].assign(window_last_step=[4, 6])
+    with pytest.raises(InputError, match="alpharl paper or its checkpoint at window end step 6"):
+        claims.draw_alpharl_windows(
+            ev, "alpharl", "paper", late, "base/step-0", "checkpoint/step-10"
+        )
+
+
+def test_alpharl_window_numbers_report_retention_and_accuracy_per_window():
+    ev, windows = _alpharl_inputs()
+    out, lookup = claims.alpharl_window_numbers(
+        ev, "t", _paper_windows(ev, windows), "checkpoint/step-10", final_step=10
+    )
+    assert [(r["quantity"], r["model"], r["note"]) for r in out] == [
+        ("retention", "alpharl/step-2/paper", "alpharl, window 1"),
+        ("retention", "alpharl/step-4/paper", "alpharl, window 2"),
+    ]
+    assert [r["value"] for r in out] == pytest.approx([1.0, 0.9])
+    assert out[0]["n_samples"] == 40 and out[0]["variant"] == "paper"
+    # only the window with a fraction of the run names claim numbers
+    assert list(lookup) == [
+        "retention:alpharl:40%:paper",
+        "accuracy_avg:alpharl:40%:paper",
+        "accuracy_avg:window:40%",
+    ]
+    assert lookup["retention:alpharl:40%:paper"]["checkpoints"] == "steps ≤ 4 of 10"
+    assert lookup["accuracy_avg:alpharl:40%:paper"]["value"] == pytest.approx(0.45)
+    assert lookup["accuracy_avg:alpharl:40%:paper"]["n_samples"] == 20
+    end = lookup["accuracy_avg:window:40%"]
+    assert end["value"] == pytest.approx(0.4) and end["model"] == "checkpoint/step-4"
+    assert end["variant"] is None and end["checkpoints"] == "step-4"
+
+
+def test_alpharl_speedup_numbers_take_the_best_window_at_96_percent():
+    ev, windows = _alpharl_inputs()
+    row, lookup = claims.alpharl_speedup_numbers(
+        ev, "t", _paper_windows(ev, windows), "checkpoint/step-10"
+    )
+    # the shortest window keeps all of the final accuracy in every draw
+    assert row["quantity"] == "speedup_at_96" and row["model"] == "alpharl"
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (5.0, 5.0, 5.0)
+    assert row["note"] == (
+        "alpharl; windows at speed-ups 5, 2.5; "
+        "open-ended above: the shortest window already reaches 96 %"
+    )
+    assert row["n_samples"] == 60
+    assert lookup == {"speedup:alpharl:paper": {**row, "checkpoints": "windows ending ≤ step 4"}}
+    weak = claims.draw_alpharl_windows(
+        ev,
+        "alpharl",
+        "weak",
+        windows[windows["variant"] == "weak"],
+        "base/step-0",
+        "checkpoint/step-10",
+    )
+    row, _ = claims.alpharl_speedup_numbers(ev, "t", weak, "checkpoint/step-10")
+    assert row["value"] == 1.0 and "1× where no window reaches 96 % (train fully)" in row["note"]
+
+
+def test_alpharl_numbers_per_method_and_variant():
+    ev, windows = _alpharl_inputs()
+    args = ("base/step-0", "checkpoint/step-10", 10)
+    out, lookup = claims.alpharl_numbers(ev, "t", windows, *args)
+    assert [(r["quantity"], r["variant"]) for r in out] == [
+        ("retention", "paper"),
+        ("retention", "paper"),
+        ("speedup_at_96", "paper"),
+        ("retention", "weak"),
+        ("retention", "weak"),
+        ("speedup_at_96", "weak"),
+    ]
+    assert lookup["speedup:alpharl:paper"]["value"] == 5.0
+    assert lookup["speedup:alpharl:weak"]["value"] == 1.0
+    assert lookup["retention:alpharl:40%:weak"]["value"] == pytest.approx(0.6)
+    assert claims.alpharl_numbers(ev, "t", None, *args) == ([], {})
+    assert claims.alpharl_numbers(ev, "t", windows.iloc[:0], *args) == ([], {})
+
+
+def test_derived_numbers_joins_the_steps_in_order():
+    ev, windows = _alpharl_inputs()
+    table, lookup = claims.derived_numbers(ev, "t", windows, final_step=10, lam=1.0)
+    quantities = list(dict.fromkeys(table["quantity"]))
+    assert quantities == ["accuracy", "retention", "speedup_at_96"]  # no rank-k models here
+    assert list(lookup)[0] == "accuracy_avg:final" and list(lookup)[-1] == "speedup:alpharl:weak"
+    with pytest.raises(InputError, match=r"lack the base or the final checkpoint \(step 12\)"):
+        claims.derived_numbers(ev, "t", windows, final_step=12, lam=1.0)
 
 
 def test_claims_table_marks_numbers_for_other_runs_not_applicable():
@@ -300,7 +537,8 @@ def _claims_of(value, low, high, verdict="reproduced"):
 
 
 def test_seed_spread_beside_the_item_interval():
-    from rldynamics.runs.seeds import merge_claims, results_block
+    from rldynamics.claims.readme_table import results_block
+    from rldynamics.runs.seeds import merge_claims
 
     # two seeds whose intervals over items each clear 99 %, one that does not
     tables = [
@@ -338,7 +576,7 @@ def test_seed_configs_rename_the_run(tmp_path):
 
 
 def test_each_run_fills_its_own_claims_block_of_the_readme():
-    from rldynamics.runs.seeds import replace_block
+    from rldynamics.claims.readme_table import replace_block
 
     readme = (
         "a\n<!-- claims:begin -->\nold toy\n<!-- claims:end -->\n"

@@ -21,6 +21,7 @@ matrices. The verdict of a claim with a paper value is read off the whole interv
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -264,18 +265,30 @@ def _interval_row(run, quantity, model, benchmark, variant, point, reps, comp, n
 def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_step: int, lam):
     """Every number derived from items, with its interval: ``(intervals table, lookup)`` where
     lookup maps a claim quantity (see the papers' claims file) to a row of numbers."""
-    rows, lookup = [], {}
     base = ev.models(model_kind="base")
     final = ev.models(model_kind="checkpoint", step=final_step)
     if not base or not final:
         raise InputError(f"item verdicts lack the base or the final checkpoint (step {final_step})")
     base, final = base[0], final[0]
+    steps = [
+        accuracy_numbers(ev, run, base, final, final_step),
+        rank_k_numbers(ev, run, base, final, final_step, lam),
+        lambda_peak_numbers(ev, run, final_step),
+        alpharl_numbers(ev, run, alpharl, base, final, final_step),
+    ]
+    rows, lookup = [], {}
+    for step_rows, step_lookup in steps:
+        rows += step_rows
+        lookup.update(step_lookup)
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS), lookup
 
-    # accuracy of every model, per benchmark and averaged, each against the base and final
+
+def accuracy_numbers(ev: Evidence, run: str, base: str, final: str, final_step: int):
+    """Accuracy of every model, per benchmark and averaged, each drawn beside the base and the
+    final checkpoint: ``(rows, lookup)``, lookup holding the final checkpoint's average."""
+    rows, lookup = [], {}
     for model in ev.labels:
-        models = [model, base, final]
-        comp, point, reps = ev.draw(models)
-        n = ev.n_samples(comp, [model])
+        comp, point, reps = ev.draw([model, base, final])
         for j, bench in enumerate(comp.benchmarks):
             n_bench = int(ev.samples.get((model, bench), 0))
             rows.append(
@@ -292,183 +305,236 @@ def derived_numbers(ev: Evidence, run: str, alpharl: pd.DataFrame | None, final_
             stats.average(point[0]),
             stats.average(reps[:, 0]),
             comp,
-            n,
+            ev.n_samples(comp, [model]),
         )
         rows.append(avg)
         if model == final:
             lookup["accuracy_avg:final"] = {**avg, "checkpoints": f"step-{final_step}"}
+    return rows, lookup
 
-    # rank-k recovery at the final step (λ as configured) and relative accuracy
-    ranked = [m for m in ev.models(model_kind="rank-k", step=final_step, lam=lam)]
-    for model in ranked:
-        k = str(ev.labels[model]["k"])
-        comp, point, reps = ev.draw([model, base, final])
-        n = ev.n_samples(comp, [model, base, final])
-        gain_p = stats.average(point[2]) - stats.average(point[1])
-        gain_r = stats.average(reps[:, 2]) - stats.average(reps[:, 1])
-        glow, ghigh = stats.interval(gain_r)
-        defined = stats.gain_excludes_zero(glow, ghigh)
-        note = "" if defined else "the RL gain's interval includes 0: recovery is undefined"
-        for j, bench in enumerate([*comp.benchmarks, "average"]):
-            if bench == "average":
-                p, r = stats.average(point), stats.average(reps)
-            else:
-                p, r = point[:, j], reps[:, :, j]
-            rec_p = stats.recovery(p[0], p[1], p[2])
-            rec_r = stats.recovery(r[:, 0], r[:, 1], r[:, 2])
-            row = _interval_row(
-                run,
-                "recovery",
-                model,
-                bench,
-                ev.labels[model]["variant"],
-                rec_p,
-                rec_r,
-                comp,
-                n,
-                note,
-            )
-            if not defined and bench == "average":
-                row["ci_low"] = row["ci_high"] = float("nan")
-            rows.append(row)
-            if bench == "average":
-                lookup[f"recovery:{k}"] = {
-                    **row,
-                    "variant": f"rank {k}",
-                    "checkpoints": f"base, step-{final_step}",
-                }
-            rel = _interval_row(
-                run,
-                "relative_accuracy",
-                model,
-                bench,
-                None,
-                stats.retention(p[0], p[2]),
-                stats.retention(r[:, 0], r[:, 2]),
-                comp,
-                n,
-            )
-            rows.append(rel)
-            lookup[f"relative:{k}:{bench}"] = {**rel, "checkpoints": f"step-{final_step}"}
-        if not any(r["quantity"] == "rl_gain" for r in rows):  # once: the same for every k
-            rows.append(
-                _interval_row(run, "rl_gain", final, "average", None, gain_p, gain_r, comp, n)
-            )
 
-    # the λ sweep: rank-1 models at the final step over λ; its peak
+def rank_k_numbers(ev: Evidence, run: str, base: str, final: str, final_step: int, lam):
+    """Recovery and relative accuracy of every rank-k model at the final step (λ as
+    configured), and the RL gain they are measured against: ``(rows, lookup)``."""
+    rows, lookup = [], {}
+    for i, model in enumerate(ev.models(model_kind="rank-k", step=final_step, lam=lam)):
+        model_rows, model_lookup, gain = rank_k_model_numbers(
+            ev, run, model, base, final, final_step
+        )
+        rows += model_rows
+        lookup.update(model_lookup)
+        if i == 0:  # the gain is the same for every k
+            rows.append(gain)
+    return rows, lookup
+
+
+def rank_k_model_numbers(
+    ev: Evidence, run: str, model: str, base: str, final: str, final_step: int
+):
+    """One rank-k model's recovery and relative accuracy, per benchmark and averaged, from one
+    draw of (model, base, final): ``(rows, lookup, RL gain row)``. The average recovery has no
+    interval when the gain's interval includes 0, as a ratio to it is then undefined."""
+    rows, lookup = [], {}
+    k = str(ev.labels[model]["k"])
+    comp, point, reps = ev.draw([model, base, final])
+    n = ev.n_samples(comp, [model, base, final])
+    gain_p = stats.average(point[2]) - stats.average(point[1])
+    gain_r = stats.average(reps[:, 2]) - stats.average(reps[:, 1])
+    gain = _interval_row(run, "rl_gain", final, "average", None, gain_p, gain_r, comp, n)
+    defined = stats.gain_excludes_zero(gain["ci_low"], gain["ci_high"])
+    note = "" if defined else "the RL gain's interval includes 0: recovery is undefined"
+    for j, bench in enumerate([*comp.benchmarks, "average"]):
+        if bench == "average":
+            p, r = stats.average(point), stats.average(reps)
+        else:
+            p, r = point[:, j], reps[:, :, j]
+        rec_p = stats.recovery(p[0], p[1], p[2])
+        rec_r = stats.recovery(r[:, 0], r[:, 1], r[:, 2])
+        variant = ev.labels[model]["variant"]
+        row = _interval_row(run, "recovery", model, bench, variant, rec_p, rec_r, comp, n, note)
+        if not defined and bench == "average":
+            row["ci_low"] = row["ci_high"] = float("nan")
+        rows.append(row)
+        if bench == "average":
+            lookup[f"recovery:{k}"] = {
+                **row,
+                "variant": f"rank {k}",
+                "checkpoints": f"base, step-{final_step}",
+            }
+        rel = _interval_row(
+            run,
+            "relative_accuracy",
+            model,
+            bench,
+            None,
+            stats.retention(p[0], p[2]),
+            stats.retention(r[:, 0], r[:, 2]),
+            comp,
+            n,
+        )
+        rows.append(rel)
+        lookup[f"relative:{k}:{bench}"] = {**rel, "checkpoints": f"step-{final_step}"}
+    return rows, lookup, gain
+
+
+def lambda_peak_numbers(ev: Evidence, run: str, final_step: int):
+    """The λ of the best average accuracy among the rank-1 models at the final step, when
+    there are two λ at least: ``(rows, lookup)``."""
     sweep = sorted(
         ev.models(model_kind="rank-k", step=final_step, k="1"),
         key=lambda m: float(ev.labels[m]["lam"]),
     )
-    if len(sweep) >= 2:
-        lams = [float(ev.labels[m]["lam"]) for m in sweep]
-        comp, point, reps = ev.draw(sweep)
-        n = ev.n_samples(comp, sweep)
-        peak_p = stats.peak(stats.average(point), lams)
-        peak_r = stats.peak(stats.average(reps), lams)
-        note = f"λ of the best average accuracy among {', '.join(f'{x:g}' for x in lams)}"
-        row = _interval_row(
-            run, "lambda_peak", "rank-k/k1", "average", None, peak_p, peak_r, comp, n, note
-        )
-        rows.append(row)
-        lookup["lambda_peak"] = {**row, "checkpoints": f"step-{final_step}"}
+    if len(sweep) < 2:
+        return [], {}
+    lams = [float(ev.labels[m]["lam"]) for m in sweep]
+    comp, point, reps = ev.draw(sweep)
+    n = ev.n_samples(comp, sweep)
+    peak_p = stats.peak(stats.average(point), lams)
+    peak_r = stats.peak(stats.average(reps), lams)
+    note = f"λ of the best average accuracy among {', '.join(f'{x:g}' for x in lams)}"
+    row = _interval_row(
+        run, "lambda_peak", "rank-k/k1", "average", None, peak_p, peak_r, comp, n, note
+    )
+    return [row], {"lambda_peak": {**row, "checkpoints": f"step-{final_step}"}}
 
-    # AlphaRL and the baseline: retention per window; window-end accuracy; speed-up at 96 %
-    if alpharl is not None and len(alpharl):
-        for (method, variant), group in alpharl.groupby(["method", "variant"], sort=False):
-            group = group.sort_values("window_last_step")
-            preds, ends, labels, speedups = [], [], [], []
-            for _, w in group.iterrows():
-                found = ev.models(
-                    model_kind=method, step=int(w["window_last_step"]), variant=variant
-                )
-                end = ev.models(model_kind="checkpoint", step=int(w["window_last_step"]))
-                if not found or not end:
-                    raise InputError(
-                        f"no item verdicts of {method} {variant} or its checkpoint at window "
-                        f"end step {int(w['window_last_step'])}"
-                    )
-                preds.append(found[0])
-                ends.append(end[0])
-                labels.append(w)
-                speedups.append(float(w["speedup"]))
-            models = [*preds, *ends, final, base]
-            comp, point, reps = ev.draw(models)
-            n_w = len(preds)
-            avg_p, avg_r = stats.average(point), stats.average(reps)
-            ret_p = stats.retention(avg_p[:n_w], avg_p[-2])
-            ret_r = stats.retention(avg_r[:, :n_w], avg_r[:, [-2]])
-            n = ev.n_samples(comp, models)
-            for i, w in enumerate(labels):
-                # the samples behind each number: its own models' only
-                n = ev.n_samples(comp, [preds[i], final])
-                pct = _percent_label(w["window_fraction"])
-                steps = f"steps ≤ {int(w['window_last_step'])} of {final_step}"
-                row = _interval_row(
-                    run, "retention", preds[i], "average", variant, ret_p[i], ret_r[:, i], comp, n
-                )
-                row["note"] = f"{method}, window {w['window']}"
-                rows.append(row)
-                n = ev.n_samples(comp, [preds[i]])
-                acc = _interval_row(
-                    run,
-                    "accuracy_avg",
-                    preds[i],
-                    "average",
-                    variant,
-                    avg_p[i],
-                    avg_r[:, i],
-                    comp,
-                    n,
-                )
-                if pct:
-                    lookup[f"retention:{method}:{pct}:{variant}"] = {**row, "checkpoints": steps}
-                    lookup[f"accuracy_avg:{method}:{pct}:{variant}"] = {**acc, "checkpoints": steps}
-                    end_acc = _interval_row(
-                        run,
-                        "accuracy_avg",
-                        ends[i],
-                        "average",
-                        None,
-                        avg_p[n_w + i],
-                        avg_r[:, n_w + i],
-                        comp,
-                        ev.n_samples(comp, [ends[i]]),
-                    )
-                    lookup[f"accuracy_avg:window:{pct}"] = {
-                        **end_acc,
-                        "checkpoints": f"step-{int(w['window_last_step'])}",
-                    }
-            # the best speed-up at ≥ 96 % retention; 1× (the full run) where no window reaches it
-            best_p = stats.best_speedup(ret_p, speedups, RETENTION_THRESHOLD)
-            best_r = stats.best_speedup(ret_r, speedups, RETENTION_THRESHOLD)
-            best_p = 1.0 if np.isnan(best_p) else float(best_p)
-            best_r = np.where(np.isnan(best_r), 1.0, best_r)
-            n = ev.n_samples(comp, [*preds, final])
-            notes = [f"{method}; windows at speed-ups {', '.join(f'{s:.3g}' for s in speedups)}"]
-            if np.any(best_r >= max(speedups)):
-                notes.append("open-ended above: the shortest window already reaches 96 %")
-            if np.any(best_r == 1.0):
-                notes.append("1× where no window reaches 96 % (train fully)")
-            row = _interval_row(
-                run,
-                "speedup_at_96",
-                method,
-                "average",
-                variant,
-                best_p,
-                best_r,
-                comp,
-                n,
-                "; ".join(notes),
+
+@dataclass
+class WindowDraw:
+    """One AlphaRL method and variant over its windows, sorted by their last step: the
+    predicted models, the checkpoints at the windows' ends, the AlphaRL table's rows and
+    speed-ups, and one paired draw of ``[*preds, *ends, final, base]`` (average accuracies)
+    with the predictions' retention of the final checkpoint's accuracy."""
+
+    method: str
+    variant: str
+    preds: list[str]
+    ends: list[str]
+    windows: list[pd.Series]
+    speedups: list[float]
+    comp: stats.Comparison
+    avg_p: np.ndarray
+    avg_r: np.ndarray
+    ret_p: np.ndarray
+    ret_r: np.ndarray
+
+
+def alpharl_numbers(
+    ev: Evidence, run: str, alpharl: pd.DataFrame | None, base: str, final: str, final_step: int
+):
+    """AlphaRL and the baseline, per method and variant: retention and accuracy per window,
+    the window ends' accuracy, the best speed-up at 96 % retention: ``(rows, lookup)``."""
+    rows, lookup = [], {}
+    if alpharl is None or not len(alpharl):
+        return rows, lookup
+    for (method, variant), group in alpharl.groupby(["method", "variant"], sort=False):
+        draw = draw_alpharl_windows(ev, method, variant, group, base, final)
+        window_rows, window_lookup = alpharl_window_numbers(ev, run, draw, final, final_step)
+        speedup, speedup_lookup = alpharl_speedup_numbers(ev, run, draw, final)
+        rows += [*window_rows, speedup]
+        lookup.update(window_lookup)
+        lookup.update(speedup_lookup)
+    return rows, lookup
+
+
+def draw_alpharl_windows(
+    ev: Evidence, method: str, variant: str, group: pd.DataFrame, base: str, final: str
+) -> WindowDraw:
+    """The models of one AlphaRL method and variant's windows, drawn together with the final
+    checkpoint and the base; an error where a prediction or a window end was not scored."""
+    group = group.sort_values("window_last_step")
+    preds, ends, windows, speedups = [], [], [], []
+    for _, w in group.iterrows():
+        found = ev.models(model_kind=method, step=int(w["window_last_step"]), variant=variant)
+        end = ev.models(model_kind="checkpoint", step=int(w["window_last_step"]))
+        if not found or not end:
+            raise InputError(
+                f"no item verdicts of {method} {variant} or its checkpoint at window "
+                f"end step {int(w['window_last_step'])}"
             )
-            rows.append(row)
-            lookup[f"speedup:{method}:{variant}"] = {
-                **row,
-                "checkpoints": "windows ending ≤ step "
-                f"{max(int(w['window_last_step']) for w in labels)}",
-            }
-    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS), lookup
+        preds.append(found[0])
+        ends.append(end[0])
+        windows.append(w)
+        speedups.append(float(w["speedup"]))
+    comp, point, reps = ev.draw([*preds, *ends, final, base])
+    n_w = len(preds)
+    avg_p, avg_r = stats.average(point), stats.average(reps)
+    ret_p = stats.retention(avg_p[:n_w], avg_p[-2])
+    ret_r = stats.retention(avg_r[:, :n_w], avg_r[:, [-2]])
+    return WindowDraw(
+        method, variant, preds, ends, windows, speedups, comp, avg_p, avg_r, ret_p, ret_r
+    )
+
+
+def alpharl_window_numbers(ev: Evidence, run: str, draw: WindowDraw, final: str, final_step: int):
+    """Each window's retention (a row) and, for windows with a fraction of the run, the
+    lookup's retention, prediction accuracy and window-end accuracy: ``(rows, lookup)``."""
+    rows, lookup = [], {}
+    method, variant, comp, n_w = draw.method, draw.variant, draw.comp, len(draw.preds)
+    for i, w in enumerate(draw.windows):
+        pred, end = draw.preds[i], draw.ends[i]
+        pct = _percent_label(w["window_fraction"])
+        n = ev.n_samples(comp, [pred, final])
+        row = _interval_row(
+            run, "retention", pred, "average", variant, draw.ret_p[i], draw.ret_r[:, i], comp, n
+        )
+        row["note"] = f"{method}, window {w['window']}"
+        rows.append(row)
+        if not pct:
+            continue
+        steps = f"steps ≤ {int(w['window_last_step'])} of {final_step}"
+        n = ev.n_samples(comp, [pred])
+        acc = _interval_row(
+            run, "accuracy_avg", pred, "average", variant, draw.avg_p[i], draw.avg_r[:, i], comp, n
+        )
+        lookup[f"retention:{method}:{pct}:{variant}"] = {**row, "checkpoints": steps}
+        lookup[f"accuracy_avg:{method}:{pct}:{variant}"] = {**acc, "checkpoints": steps}
+        end_acc = _interval_row(
+            run,
+            "accuracy_avg",
+            end,
+            "average",
+            None,
+            draw.avg_p[n_w + i],
+            draw.avg_r[:, n_w + i],
+            comp,
+            ev.n_samples(comp, [end]),
+        )
+        lookup[f"accuracy_avg:window:{pct}"] = {
+            **end_acc,
+            "checkpoints": f"step-{int(w['window_last_step'])}",
+        }
+    return rows, lookup
+
+
+def alpharl_speedup_numbers(ev: Evidence, run: str, draw: WindowDraw, final: str):
+    """The best speed-up whose retention reaches 96 %, 1× (the full run) where no window
+    reaches it: ``(row, lookup)``."""
+    speedups = draw.speedups
+    best_p = stats.best_speedup(draw.ret_p, speedups, RETENTION_THRESHOLD)
+    best_r = stats.best_speedup(draw.ret_r, speedups, RETENTION_THRESHOLD)
+    best_p = 1.0 if np.isnan(best_p) else float(best_p)
+    best_r = np.where(np.isnan(best_r), 1.0, best_r)
+    n = ev.n_samples(draw.comp, [*draw.preds, final])
+    notes = [f"{draw.method}; windows at speed-ups {', '.join(f'{s:.3g}' for s in speedups)}"]
+    if np.any(best_r >= max(speedups)):
+        notes.append("open-ended above: the shortest window already reaches 96 %")
+    if np.any(best_r == 1.0):
+        notes.append("1× where no window reaches 96 % (train fully)")
+    row = _interval_row(
+        run,
+        "speedup_at_96",
+        draw.method,
+        "average",
+        draw.variant,
+        best_p,
+        best_r,
+        draw.comp,
+        n,
+        "; ".join(notes),
+    )
+    last = max(int(w["window_last_step"]) for w in draw.windows)
+    key = f"speedup:{draw.method}:{draw.variant}"
+    return row, {key: {**row, "checkpoints": f"windows ending ≤ step {last}"}}
 
 
 def _percent_label(fraction) -> str | None:
