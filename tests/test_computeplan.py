@@ -13,11 +13,11 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from rldynamics.runs import computeplan
 from rldynamics.core import stats
 from rldynamics.core.errors import InputError
 from rldynamics.evaluate.runmodels import (
     FAMILIES,
+    RunModels,
     budget_key,
     check_budgets,
     chunks,
@@ -25,6 +25,7 @@ from rldynamics.evaluate.runmodels import (
     run_models,
     seeded_items,
 )
+from rldynamics.runs import computeplan
 from tests.conftest import REDUCED, REPO
 from tests.test_config import PAPER_RUNS
 
@@ -318,3 +319,139 @@ def test_a_family_s_budget_reaches_its_scoring_jobs(tmp_path):
         n = ["2"] if family == {"lam_sweep"} else ["1"]
         assert re.findall(r'"n": (\d+)', line) == n, line
     assert families == set(FAMILIES)
+
+
+# --- the plan's steps -----------------------------------------------------------------------
+
+DAPO_ITEMS = 30 + 30 + 500 + 272 + 198 + 1319
+DAPO_TOKENS_PER_MODEL_AND_SAMPLE = 30 * 4000 * 2 + (500 + 272) * 1500 + 198 * 2500 + 1319 * 500
+
+
+def dapo_parts():
+    config = paper_config("dapo-qwen3-8b")
+    steps = planned_steps(config)
+    run = run_models(config, steps)
+    return config, steps, run, check_budgets(config, run), computeplan.benchmark_figures(config)
+
+
+def half_width(p, items, n, share=0.6):
+    """The 95 % half-width of an accuracy, written out: between-item and sampling variance."""
+    pq = p * (1 - p)
+    return stats.Z95 * np.sqrt((share * pq + (1 - share) * pq / n) / items)
+
+
+def test_family_rows_price_each_benchmark_of_the_budget():
+    config, _, _, budgets, figures = dapo_parts()
+    rows = computeplan.family_rows(config, "final", 1, budgets, figures)
+    assert [r["benchmark"] for r in rows] == list(config["benchmarks"])
+    aime = rows[0]
+    assert (aime["models"], aime["items"], aime["n"], aime["generations"]) == (1, 30, 32, 960)
+    assert aime["tokens"] == 3_840_000
+    assert aime["gpu_hours"] == pytest.approx(3_840_000 / 2000 / 3600)
+    assert aime["accuracy"] == 0.2854
+    assert aime["accuracy_half_width"] == pytest.approx(half_width(0.2854, 30, 32))
+    assert aime["headline"] == "gain" and np.isfinite(aime["headline_half_width"])
+    trajectory = computeplan.family_rows(config, "trajectory", 20, budgets, figures)
+    gsm = next(r for r in trajectory if r["benchmark"] == "gsm8k")
+    assert (gsm["n"], gsm["generations"]) == (4, 20 * 1319 * 4)
+    figures["aime24"]["final_accuracy"] = None
+    unknown = computeplan.family_rows(config, "final", 1, budgets, figures)[0]
+    assert unknown["accuracy"] is None
+    assert unknown["accuracy_half_width"] == pytest.approx(half_width(0.5, 30, 32))
+    assert np.isnan(unknown["headline_half_width"])
+
+
+def test_engine_starts_are_per_model_with_vllm_and_shared_jobs_with_hf():
+    family_of = {"a": "final", "b": "final", "c": "rank_k", "d": "rank_k", "e": "rank_k"}
+    run = RunModels(steps=[1], eval_steps=[1], windows={}, family_of={**family_of, "f": "final"})
+    jobs = {"j0": ["a", "c"], "j1": ["b"], "j2": ["d", "e", "f"]}
+    assert computeplan.engine_starts("vllm", run, "final", jobs) == 3
+    assert computeplan.engine_starts("hf", run, "final", jobs) == pytest.approx(1 / 2 + 1 + 1 / 3)
+    assert computeplan.engine_starts("hf", run, "rank_k", jobs) == pytest.approx(1 / 2 + 2 / 3)
+
+
+def test_family_summary_adds_up_its_rows():
+    config, _, _, budgets, figures = dapo_parts()
+    rows = computeplan.family_rows(config, "final", 1, budgets, figures)
+    summary = computeplan.family_summary(config, "final", 1, budgets, figures, rows, 2)
+    assert (summary["models"], summary["n"], summary["limit"]) == (1, 32, None)
+    assert summary["items"] == DAPO_ITEMS and summary["generations"] == DAPO_ITEMS * 32
+    assert summary["tokens"] == 32 * DAPO_TOKENS_PER_MODEL_AND_SAMPLE
+    assert summary["generation_gpu_hours"] == pytest.approx(summary["tokens"] / 2000 / 3600)
+    assert summary["engine_starts"] == 2
+    assert summary["engine_gpu_hours"] == pytest.approx(2 * 120 / 3600)
+    widths = [half_width(figures[b]["final_accuracy"], figures[b]["items"], 32) for b in figures]
+    assert summary["accuracy_half_width"] == pytest.approx(np.sqrt(np.sum(np.square(widths))) / 6)
+    # the mean over six benchmarks is known better than its least precise one
+    assert summary["headline"] == "gain"
+    assert 0 < summary["headline_half_width"] < max(r["headline_half_width"] for r in rows)
+
+
+def test_reference_tokens_are_n_samples_on_every_model_and_item():
+    config, _, _, _, figures = dapo_parts()
+    families = [{"models": 2}, {"models": 3}]
+    assert computeplan.reference_tokens(config, figures, families) == (
+        5 * 32 * DAPO_TOKENS_PER_MODEL_AND_SAMPLE
+    )
+    config["evaluate"]["limit"] = 100
+    capped = 30 * 4000 * 2 + 100 * (1500 + 1500 + 2500 + 500)
+    assert computeplan.reference_tokens(config, figures, families) == 5 * 32 * capped
+
+
+def test_decompose_jobs_count_checkpoints_w0_and_extra_ranks():
+    config, steps, run, _, _ = dapo_parts()
+    assert computeplan.decompose_jobs(config, steps, run) == 27 + 1
+    config["rank_models"]["ranks"] = [16, 32, "full"]
+    assert computeplan.decompose_jobs(config, steps, run) == 27 + 1 + 2
+    config["parameters"]["enabled"] = False
+    assert computeplan.decompose_jobs(config, [1, 2, 3], run) == len(run.eval_steps) + 2
+
+
+def test_plan_totals_count_only_what_runs_on_a_gpu():
+    config, steps, run, _, figures = dapo_parts()
+    families = [
+        {"models": 1, "generations": 10, "tokens": 1000.0}
+        | {"generation_gpu_hours": 2.0, "engine_gpu_hours": 0.5},
+        {"models": 3, "generations": 30, "tokens": 3000.0}
+        | {"generation_gpu_hours": 4.0, "engine_gpu_hours": 1.5},
+    ]
+    totals = computeplan.plan_totals(config, run, steps, figures, families, 7)
+    reference = 4 * 32 * DAPO_TOKENS_PER_MODEL_AND_SAMPLE
+    assert totals == {
+        "models": 92,
+        "scoring_jobs": 7,
+        "generations": 40,
+        "tokens": 4000.0,
+        "reference_tokens": reference,
+        "reference_n": 32,
+        "tokens_ratio": reference / 4000,
+        "generation_gpu_hours": 6.0,
+        "engine_gpu_hours": 2.0,
+        "decompose_jobs": 28,
+        "decompose_hours": pytest.approx(28 * 60 / 3600),
+        "decompose_on_gpu": True,
+        "scoring_on_gpu": True,
+        "gpu_hours": pytest.approx(8 + 28 * 60 / 3600),
+    }
+    assert list(totals)[-1] == "gpu_hours"
+    config["evaluate"]["gpus"] = 0
+    cpu = computeplan.plan_totals(config, run, steps, figures, families, 7)
+    assert cpu["gpu_hours"] == pytest.approx(28 * 60 / 3600) and not cpu["scoring_on_gpu"]
+
+
+def test_plan_settings_are_the_configured_figures():
+    config, _, _, _, figures = dapo_parts()
+    config["plan"]["throughput"] = 2500
+    settings = computeplan.plan_settings(config, figures)
+    assert list(settings) == [
+        "throughput",
+        "engine_start_s",
+        "decompose_gpu_s",
+        "between_item_share",
+        "item_correlation",
+        "backend",
+        "benchmarks",
+    ]
+    assert isinstance(settings["throughput"], float) and settings["throughput"] == 2500
+    assert (settings["engine_start_s"], settings["decompose_gpu_s"]) == (120, 60)
+    assert settings["backend"] == "vllm" and settings["benchmarks"] is figures

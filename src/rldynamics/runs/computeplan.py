@@ -129,116 +129,126 @@ def _headline(kind, family, budgets, config, figures, names) -> float:
     return stats.delta_half_width(gradient, cov)
 
 
-def plan(config: dict, steps: list[int] | None = None) -> dict:
-    """The compute plan of ``config`` (validated, defaults filled): rows per family and
-    benchmark, a summary per family, totals and the settings the figures come from."""
-    steps = planned_steps(config) if steps is None else steps
-    run: RunModels = run_models(config, steps)
-    budgets = check_budgets(config, run)
-    figures = benchmark_figures(config)
-    settings = config["plan"]
-    throughput = float(settings["throughput"])
-    share = settings["between_item_share"]
-    ev = config["evaluate"]
-    rows, families = [], []
-    job_chunks = chunks(run, budgets, ev["models_per_job"])
-    for family in FAMILIES:
-        models = run.family(family)
-        if not models:
-            continue
-        budget = budgets[family]
-        kind = HEADLINE[family]
-        fam_rows = []
-        for name in budget["benchmarks"]:
-            bench = figures[name]
-            items = scored_items(config, bench["items"], budget["limit"])
-            generations = len(models) * items * budget["n"]
-            tokens = generations * bench["completion_tokens"]
-            p = _model_accuracy(family, bench)
-            planned_p = 0.5 if p is None else p  # unknown: the widest binomial spread
-            sd = math.sqrt(share * planned_p * (1 - planned_p))
-            fam_rows.append(
-                {
-                    "family": family,
-                    "benchmark": name,
-                    "models": len(models),
-                    "items": items,
-                    "n": budget["n"],
-                    "generations": generations,
-                    "completion_tokens": bench["completion_tokens"],
-                    "tokens": tokens,
-                    "gpu_hours": tokens / throughput / HOUR,
-                    "accuracy": p,
-                    "accuracy_half_width": float(
-                        stats.accuracy_half_width(planned_p, items, budget["n"], sd)
-                    ),
-                    "headline": kind,
-                    "headline_half_width": _headline(
-                        kind, family, budgets, config, figures, [name]
-                    ),
-                }
-            )
-        rows += fam_rows
-        # vllm starts an engine per model; hf loads once per job, a job's start shared out
-        # over the families of its models (families of one budget share jobs)
-        starts = (
-            len(models)
-            if ev["backend"] == "vllm"
-            else sum(
-                sum(run.family_of[k] == family for k in keys) / len(keys)
-                for keys in job_chunks.values()
-            )
-        )
-        # the mean over independent benchmarks: half-widths add in quadrature
-        acc_avg = math.sqrt(sum(r["accuracy_half_width"] ** 2 for r in fam_rows)) / len(fam_rows)
-        families.append(
+def family_rows(config: dict, family: str, n_models: int, budgets: dict, figures: dict) -> list:
+    """Per benchmark of ``family``'s budget: its items, samples, generations, tokens, GPU-hours
+    and the expected half-widths of its accuracy and headline quantity."""
+    budget = budgets[family]
+    kind = HEADLINE[family]
+    throughput = float(config["plan"]["throughput"])
+    share = config["plan"]["between_item_share"]
+    rows = []
+    for name in budget["benchmarks"]:
+        bench = figures[name]
+        items = scored_items(config, bench["items"], budget["limit"])
+        generations = n_models * items * budget["n"]
+        tokens = generations * bench["completion_tokens"]
+        p = _model_accuracy(family, bench)
+        planned_p = 0.5 if p is None else p  # unknown: the widest binomial spread
+        sd = math.sqrt(share * planned_p * (1 - planned_p))
+        rows.append(
             {
                 "family": family,
-                "what": FAMILIES[family],
-                "models": len(models),
-                "benchmarks": budget["benchmarks"],
-                "items": sum(r["items"] for r in fam_rows),
+                "benchmark": name,
+                "models": n_models,
+                "items": items,
                 "n": budget["n"],
-                "limit": budget["limit"],
-                "generations": sum(r["generations"] for r in fam_rows),
-                "tokens": sum(r["tokens"] for r in fam_rows),
-                "generation_gpu_hours": sum(r["gpu_hours"] for r in fam_rows),
-                "engine_starts": starts,
-                "engine_gpu_hours": starts * settings["engine_start_s"] / HOUR,
-                "accuracy_half_width": acc_avg,
-                "headline": kind,
-                "headline_half_width": _headline(
-                    kind, family, budgets, config, figures, budget["benchmarks"]
+                "generations": generations,
+                "completion_tokens": bench["completion_tokens"],
+                "tokens": tokens,
+                "gpu_hours": tokens / throughput / HOUR,
+                "accuracy": p,
+                "accuracy_half_width": float(
+                    stats.accuracy_half_width(planned_p, items, budget["n"], sd)
                 ),
+                "headline": kind,
+                "headline_half_width": _headline(kind, family, budgets, config, figures, [name]),
             }
         )
-    reference_tokens = sum(
-        len(run.family(f["family"]))
+    return rows
+
+
+def engine_starts(backend: str, run: RunModels, family: str, job_chunks: dict) -> float:
+    """Engine starts charged to ``family``: one per model with vllm; with hf one per scoring
+    job, each job's start shared out over the families of its models."""
+    if backend == "vllm":
+        return len(run.family(family))
+    return sum(
+        sum(run.family_of[k] == family for k in keys) / len(keys) for keys in job_chunks.values()
+    )
+
+
+def family_summary(
+    config: dict, family: str, n_models: int, budgets: dict, figures: dict, rows: list, starts
+) -> dict:
+    """``family``'s totals over its benchmark ``rows``: generations, tokens, GPU-hours of
+    generation and of its engine ``starts``, and half-widths on the mean over benchmarks."""
+    budget = budgets[family]
+    kind = HEADLINE[family]
+    acc_avg = math.sqrt(sum(r["accuracy_half_width"] ** 2 for r in rows)) / len(rows)
+    return {
+        "family": family,
+        "what": FAMILIES[family],
+        "models": n_models,
+        "benchmarks": budget["benchmarks"],
+        "items": sum(r["items"] for r in rows),
+        "n": budget["n"],
+        "limit": budget["limit"],
+        "generations": sum(r["generations"] for r in rows),
+        "tokens": sum(r["tokens"] for r in rows),
+        "generation_gpu_hours": sum(r["gpu_hours"] for r in rows),
+        "engine_starts": starts,
+        "engine_gpu_hours": starts * config["plan"]["engine_start_s"] / HOUR,
+        "accuracy_half_width": acc_avg,
+        "headline": kind,
+        "headline_half_width": _headline(
+            kind, family, budgets, config, figures, budget["benchmarks"]
+        ),
+    }
+
+
+def reference_tokens(config: dict, figures: dict, families: list) -> float:
+    """Tokens of ``evaluate.generation.n`` samples on every model of ``families``, every
+    benchmark and every item (evaluate.limit still caps the pool)."""
+    return sum(
+        f["models"]
         * sum(
             scored_items(config, figures[b]["items"], None) * figures[b]["completion_tokens"]
             for b in config["benchmarks"]
         )
-        * ev["generation"]["n"]
+        * config["evaluate"]["generation"]["n"]
         for f in families
     )
-    # every checkpoint is decomposed where the parameter metrics are on (with W0's share, one
-    # job), the evaluated ones otherwise; ranks beyond decompose.rank have a job of their own
+
+
+def decompose_jobs(config: dict, steps: list[int], run: RunModels) -> int:
+    """Decomposition jobs: every checkpoint where the parameter metrics are on (plus W0's
+    share), the evaluated ones otherwise, and one per rank beyond decompose.rank."""
     metrics = config["parameters"]["enabled"]
     decomposed = len(steps) if metrics else len(run.eval_steps)
-    decompose_jobs = decomposed + len(_extra_ranks(config)) + int(metrics)
-    decompose_hours = decompose_jobs * settings["decompose_gpu_s"] / HOUR
+    return decomposed + len(_extra_ranks(config)) + int(metrics)
+
+
+def plan_totals(
+    config: dict, run: RunModels, steps: list[int], figures: dict, families: list, n_jobs: int
+) -> dict:
+    """The run's totals over ``families``, the decomposition's and the GPU-hours of the parts
+    that run on a GPU."""
+    ev = config["evaluate"]
+    reference = reference_tokens(config, figures, families)
+    jobs = decompose_jobs(config, steps, run)
+    decompose_hours = jobs * config["plan"]["decompose_gpu_s"] / HOUR
     scoring_hours = sum(f["generation_gpu_hours"] + f["engine_gpu_hours"] for f in families)
     totals = {
         "models": len(run.family_of),
-        "scoring_jobs": len(job_chunks),
+        "scoring_jobs": n_jobs,
         "generations": sum(f["generations"] for f in families),
         "tokens": sum(f["tokens"] for f in families),
-        "reference_tokens": reference_tokens,
+        "reference_tokens": reference,
         "reference_n": ev["generation"]["n"],
-        "tokens_ratio": reference_tokens / max(1.0, sum(f["tokens"] for f in families)),
+        "tokens_ratio": reference / max(1.0, sum(f["tokens"] for f in families)),
         "generation_gpu_hours": sum(f["generation_gpu_hours"] for f in families),
         "engine_gpu_hours": sum(f["engine_gpu_hours"] for f in families),
-        "decompose_jobs": decompose_jobs,
+        "decompose_jobs": jobs,
         "decompose_hours": decompose_hours,
         "decompose_on_gpu": config["decompose"]["gpus"] > 0,
         "scoring_on_gpu": ev["gpus"] > 0,
@@ -246,20 +256,48 @@ def plan(config: dict, steps: list[int] | None = None) -> dict:
     totals["gpu_hours"] = (
         scoring_hours * totals["scoring_on_gpu"] + decompose_hours * totals["decompose_on_gpu"]
     )
+    return totals
+
+
+def plan_settings(config: dict, figures: dict) -> dict:
+    """The planning figures the plan is priced with."""
+    settings = config["plan"]
+    return {
+        "throughput": float(settings["throughput"]),
+        "engine_start_s": settings["engine_start_s"],
+        "decompose_gpu_s": settings["decompose_gpu_s"],
+        "between_item_share": settings["between_item_share"],
+        "item_correlation": settings["item_correlation"],
+        "backend": config["evaluate"]["backend"],
+        "benchmarks": figures,
+    }
+
+
+def plan(config: dict, steps: list[int] | None = None) -> dict:
+    """The compute plan of ``config`` (validated, defaults filled): rows per family and
+    benchmark, a summary per family, totals and the settings the figures come from."""
+    steps = planned_steps(config) if steps is None else steps
+    run: RunModels = run_models(config, steps)
+    budgets = check_budgets(config, run)
+    figures = benchmark_figures(config)
+    job_chunks = chunks(run, budgets, config["evaluate"]["models_per_job"])
+    rows, families = [], []
+    for family in FAMILIES:
+        n_models = len(run.family(family))
+        if not n_models:
+            continue
+        fam_rows = family_rows(config, family, n_models, budgets, figures)
+        rows += fam_rows
+        starts = engine_starts(config["evaluate"]["backend"], run, family, job_chunks)
+        families.append(
+            family_summary(config, family, n_models, budgets, figures, fam_rows, starts)
+        )
     return {
         "run": config["run"],
         "rows": rows,
         "families": families,
-        "totals": totals,
-        "settings": {
-            "throughput": throughput,
-            "engine_start_s": settings["engine_start_s"],
-            "decompose_gpu_s": settings["decompose_gpu_s"],
-            "between_item_share": share,
-            "item_correlation": settings["item_correlation"],
-            "backend": ev["backend"],
-            "benchmarks": figures,
-        },
+        "totals": plan_totals(config, run, steps, figures, families, len(job_chunks)),
+        "settings": plan_settings(config, figures),
     }
 
 
