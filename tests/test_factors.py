@@ -1,10 +1,26 @@
+import logging
+from collections import Counter
+
 import pytest
 import torch
 
 from rldynamics.core.errors import InputError
-from rldynamics.decompose.factors import canonical_signs, decompose, top_factors
-from rldynamics.core.io import load_factors
+from rldynamics.core.io import ModelWeights, load_factors
 from rldynamics.core.selection import DEFAULT_PARAM_PATTERN, select_params
+from rldynamics.core.settings import MetricSettings
+from rldynamics.decompose.factors import (
+    canonical_signs,
+    checked_update,
+    decompose,
+    factor_metadata,
+    factor_pass,
+    matrix_metrics_function,
+    require_an_update,
+    top_factors,
+    warn_fallbacks,
+    write_factor_files,
+)
+from rldynamics.decompose.lowrank import Guard, Workspace
 from tests.conftest import planted, rl_like_spectrum, write_model, write_sharded_model
 
 
@@ -190,3 +206,122 @@ def test_flat_update_spectrum_falls_back_to_exact_and_says_so(tmp_path):
     assert record["steps"] == 5 and "guard not met" in record["reason"]
     _, stored = load_factors(tmp_path / "f.safetensors")
     assert stored["solver"][MLP]["method"] == "exact-fallback"
+
+
+# --- the steps of decompose --------------------------------------------------------------------
+
+CPU = torch.device("cpu")
+
+
+def test_checked_update_is_the_float32_difference_of_the_stored_weights(tmp_path):
+    base, rl = planted_pair(torch.bfloat16)
+    base_dir, rl_dir = write_model(tmp_path / "b", base), write_model(tmp_path / "r", rl)
+    w0, w1, delta, fro = checked_update(ModelWeights(base_dir), ModelWeights(rl_dir), MLP, CPU)
+    assert w0.dtype == w1.dtype == torch.bfloat16 and torch.equal(w1, rl[MLP])
+    assert delta.dtype == torch.float32
+    assert torch.equal(delta, rl[MLP].float() - base[MLP].float())
+    assert fro.item() == pytest.approx(torch.linalg.norm(delta.double()).item(), rel=1e-6)
+    broken = dict(rl)
+    broken[ATTN] = torch.full((160, 160), float("inf"), dtype=torch.bfloat16)
+    bad = write_model(tmp_path / "inf", broken)
+    with pytest.raises(InputError, match="q_proj.*inf.*NaN or Inf"):
+        checked_update(ModelWeights(base_dir), ModelWeights(bad), ATTN, CPU)
+
+
+def test_matrix_metrics_function_gives_the_metrics_of_one_matrix(model_pair, tmp_path):
+    from rldynamics.decompose.metrics_files import write_base_metrics
+    from rldynamics.decompose.param_metrics import update_sparsity
+
+    base_dir, _, base, rl = model_pair
+    name = "model.layers.1.mlp.up_proj.weight"
+    own = matrix_metrics_function(None, None)(name, base[name], rl[name], Workspace())
+    sparsity = [row["value"] for row in own if row["metric"] == "update_sparsity"]
+    assert sparsity == [pytest.approx(update_sparsity(base[name], rl[name]))]
+    assert {row["param"] for row in own} == {name}
+    shares = tmp_path / "base-metrics.safetensors"
+    write_base_metrics(base_dir, shares, progress=False)
+    stored = matrix_metrics_function(MetricSettings(), shares)
+    assert stored(name, base[name], rl[name], Workspace()) == pytest.approx(own)
+    with pytest.raises(InputError, match="mask rank"):
+        matrix_metrics_function(MetricSettings(mask_rank=2), shares)
+
+
+def test_factor_pass_factors_every_matrix_and_records_how(tmp_path):
+    base, rl = planted_pair(torch.bfloat16)
+    base_dir, rl_dir = write_model(tmp_path / "b", base), write_model(tmp_path / "r", rl)
+    pair = ModelWeights(base_dir), ModelWeights(rl_dir)
+    tensors, solver, rows, dtypes = factor_pass(
+        *pair, [ATTN, MLP], CPU, 4, "exact", Guard(), 0, progress=False
+    )
+    assert set(tensors) == {f"{n}.{part}" for n in (ATTN, MLP) for part in "USV"} | {
+        f"{n}.fro" for n in (ATTN, MLP)
+    }
+    for name in (ATTN, MLP):
+        delta = rl[name].float() - base[name].float()
+        S = tensors[f"{name}.S"]
+        assert torch.allclose(S, torch.linalg.svdvals(delta.double())[:4].float(), rtol=1e-5)
+        assert tensors[f"{name}.U"].shape == (delta.shape[0], 4)
+        assert tensors[f"{name}.fro"].item() == pytest.approx(torch.linalg.norm(delta).item())
+        assert solver[name] == {"method": "exact", "steps": 0, "passes": 0} | {
+            "sigma_err": None,
+            "angle": None,
+        }
+    assert rows == [] and dtypes == {"base": {"bfloat16"}, "checkpoint": {"bfloat16"}}
+    metrics = matrix_metrics_function(None, None)
+    _, _, rows, _ = factor_pass(*pair, [ATTN], CPU, 4, "exact", Guard(), 0, metrics, progress=False)
+    assert rows and {row["param"] for row in rows} == {ATTN}
+
+
+def test_require_an_update_refuses_a_copy_of_the_base():
+    zero = {"a.fro": torch.tensor(0.0), "b.fro": torch.tensor(0.0)}
+    with pytest.raises(InputError, match="checkpoint ck is identical to the base bs in every"):
+        require_an_update(zero, ["a", "b"], "bs", "ck")
+    require_an_update({"a.fro": torch.tensor(0.0), "b.fro": torch.tensor(1e-8)}, ["a", "b"], 0, 0)
+
+
+def test_factor_metadata_records_the_run_and_its_solvers():
+    used = Counter({"randomized": 2, "exact-fallback": 1})
+    dtypes = {"base": {"float32"}, "checkpoint": {"float16", "bfloat16"}}
+    solver = {"a": {"method": "randomized"}}
+    meta = factor_metadata("b", "c", None, "randomized", used, CPU, dtypes, "p", 3, Guard(), solver)
+    assert meta["rank"] == "full" and meta["device"] == "cpu" and meta["seed"] == 3
+    assert list(meta["methods_used"].items()) == [("exact-fallback", 1), ("randomized", 2)]
+    assert meta["dtype"] == ["bfloat16", "float16"] and meta["base_dtype"] == ["float32"]
+    assert meta["guard"]["block"] == 16 and meta["solver"] is solver
+    assert (meta["base"], meta["checkpoint"], meta["pattern"]) == ("b", "c", "p")
+    assert (
+        factor_metadata("b", "c", 8, "exact", used, CPU, dtypes, "p", 0, Guard(), {})["rank"] == 8
+    )
+
+
+def test_warn_fallbacks_counts_them_only_when_there_are_some(caplog):
+    with caplog.at_level(logging.WARNING, logger="rldynamics.decompose.factors"):
+        warn_fallbacks(Counter({"randomized": 3}), 3)
+        assert caplog.records == []
+        warn_fallbacks(Counter({"randomized": 3, "exact-fallback": 2}), 5)
+    assert [record.getMessage() for record in caplog.records] == [
+        "2 of 5 matrices fell back to the exact SVD (flat spectrum): see metadata 'solver'"
+    ]
+
+
+def test_write_factor_files_writes_both_or_neither(tmp_path):
+    import pandas as pd
+
+    tensors = {"m.U": torch.ones(3, 1), "m.S": torch.tensor([2.0]), "m.V": torch.ones(2, 1)}
+    tensors["m.fro"] = torch.tensor(2.0)
+    meta = {"rank": 1, "solver": {"m": {"method": "exact"}}}
+    row = {"param": "m", "layer": 0, "type": "mlp", "rows": 3, "cols": 2}
+    rows = [row | {"metric": "update_sparsity", "k": None, "value": 0.5}]
+    out, csv = tmp_path / "f.safetensors", tmp_path / "m.csv"
+    write_factor_files(out, tensors, meta, csv, rows, {"run": "r", "step": 4})
+    factors, stored = load_factors(out)
+    assert (
+        torch.equal(factors["m"]["S"], torch.tensor([2.0])) and stored["solver"] == meta["solver"]
+    )
+    table = pd.read_csv(csv)
+    assert table[["param", "run", "step", "value"]].values.tolist() == [["m", "r", 4, 0.5]]
+    tensors["m.V"] = "not a tensor"
+    with pytest.raises(AttributeError):
+        write_factor_files(tmp_path / "g.safetensors", tensors, meta, tmp_path / "n.csv", rows)
+    assert not (tmp_path / "g.safetensors").exists() and not (tmp_path / "n.csv").exists()
+    assert list(tmp_path.glob(".*.tmp")) == []

@@ -10,11 +10,19 @@ from rldynamics.decompose.lowrank import (
     Guard,
     SubspaceCheck,
     Workspace,
+    check_guard,
+    exact_fallback,
     exact_top_k,
+    extend_image,
     guard_estimates,
+    krylov_start,
     matrix_seed,
+    next_krylov_block,
     randomized_top_k,
     resolve_device,
+    ritz_pairs,
+    ritz_residuals,
+    ritz_triplets,
     top_k,
 )
 from tests.conftest import planted, rl_like_spectrum
@@ -179,3 +187,122 @@ def test_subspace_guard_does_not_wait_for_an_ill_conditioned_k():
     result = randomized_top_k(A, 32, Guard(block=48), 0, subspace=check, exact_below=0)
     assert result.method == "randomized"
     assert 8 not in result.info["subspace_bounds"] and 32 in result.info["subspace_bounds"]
+
+
+# --- the steps of randomized_top_k ------------------------------------------------------------
+
+F64 = torch.float64
+
+
+def test_krylov_start_is_the_orthonormalized_seeded_gaussian_block():
+    like = torch.zeros(1, dtype=F64)
+    K = krylov_start(50, 4, 7, like)
+    assert K.shape == (4, 50) and K.dtype == F64
+    assert torch.allclose(K @ K.T, torch.eye(4, dtype=F64), atol=1e-12)
+    omega = torch.randn(50, 4, generator=torch.Generator().manual_seed(7)).double()
+    assert torch.allclose(K.T @ (K @ omega), omega, atol=1e-12)  # span{K} = span{Ω}
+    assert torch.equal(K, krylov_start(50, 4, 7, like))
+    assert not torch.allclose(K, krylov_start(50, 4, 8, like))
+
+
+def test_extend_image_stores_the_images_and_their_gram_matrix():
+    B = planted(60, 20, [4.0, 2.0, 1.0, 0.5], seed=1).double()
+    basis = torch.linalg.qr(torch.randn(20, 6, generator=torch.Generator().manual_seed(2)))[0]
+    basis = basis.T.double()
+    image = torch.full((6, 60), float("nan"), dtype=F64)
+    gram = torch.full((6, 6), float("nan"), dtype=F64)
+    first = extend_image(B, basis, image, gram, 0, 3)
+    second = extend_image(B, basis, image, gram, 3, 6)
+    assert torch.allclose(first, B @ basis[:3].T) and torch.allclose(second, B @ basis[3:].T)
+    assert torch.allclose(image, (B @ basis.T).T)
+    assert torch.allclose(gram, image @ image.T)  # both triangles filled
+
+
+def test_next_krylov_block_is_the_orthonormal_part_of_bt_w_off_the_basis():
+    B = planted(80, 30, rl_like_spectrum(30), seed=3).double()
+    K = krylov_start(30, 4, 0, B)
+    block = B @ K.T
+    following, coupling = next_krylov_block(B, block, K)
+    assert following.shape == (30, 4) and coupling.shape == (4, 4)
+    assert torch.allclose(following.T @ following, torch.eye(4, dtype=F64), atol=1e-12)
+    assert (K @ following).abs().max() < 1e-12
+    projected = B.T @ block - K.T @ (K @ (B.T @ block))
+    assert torch.allclose(following @ coupling, projected, atol=1e-10)
+
+
+def test_next_krylov_block_on_an_exhausted_space_gives_fresh_orthogonal_directions():
+    B = planted(80, 30, [3.0, 1.0], seed=4)  # rank 2: its row space is K itself
+    K = exact_top_k(B.double(), 2).V.T.float()
+    following, coupling = next_krylov_block(B, B @ K.T, K)
+    assert torch.allclose(following.T @ following, torch.eye(2), atol=1e-5)
+    assert (K @ following).abs().max() < 1e-6
+    assert coupling.abs().max() < 1e-4 * 3.0  # Bᵀ·W_j had nothing outside K
+
+
+def test_ritz_pairs_are_descending_singular_values_and_eigenvectors_of_the_gram():
+    Q = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(5)).double())[0]
+    gram = Q @ torch.diag(torch.tensor([1.0, 9.0, 4.0], dtype=F64)) @ Q.T
+    ritz, vectors = ritz_pairs(gram)
+    assert torch.allclose(ritz, torch.tensor([3.0, 2.0, 1.0], dtype=F64))
+    assert torch.allclose(gram @ vectors, vectors * ritz**2)
+    assert torch.allclose(vectors.abs(), Q[:, [1, 2, 0]].abs())
+    ritz, _ = ritz_pairs(torch.diag(torch.tensor([4.0, -1e-12], dtype=F64)))
+    assert ritz.tolist() == [2.0, 0.0]  # a rounding-negative square is clamped, not NaN
+
+
+def test_ritz_residuals_known_values():
+    ritz = torch.tensor([4.0, 2.0, 1e-9, 1e-10], dtype=F64)
+    coupling = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    last = torch.tensor([[0.1, 0.0, 0.0], [0.0, 0.1, 0.3]], dtype=F64)
+    weighted, nonzero, residual = ritz_residuals(ritz, coupling, last, 1e-6)
+    assert torch.allclose(weighted, torch.tensor([[0.1, 0.0, 0.0], [0.0, 0.2, 0.6]], dtype=F64))
+    assert nonzero.tolist() == [True, True, False]
+    # ρ_i = ‖C_j·y_i,last‖/σ̃_i, and 0 at zero level.
+    assert residual.tolist() == pytest.approx([0.1 / 4.0, 0.2 / 2.0, 0.0])
+
+
+def test_check_guard_tests_sigma_and_u1_or_the_subspace_bounds():
+    ritz = torch.tensor([10.0, 5.0, 4.0])
+    residual = torch.tensor([1e-3, 1e-3]) * 2**0.5  # η = 1e-3: σ error 2e-7, angle 2e-4
+    weighted = torch.tensor([[1e-3, 0.0], [0.0, 1e-3]], dtype=F64)
+    sigma_err, angle, bounds, met = check_guard(ritz, residual, weighted, Guard(), None)
+    assert (sigma_err, angle) == (pytest.approx(2e-7), pytest.approx(2e-4))
+    assert bounds is None and met
+    assert not check_guard(ritz, residual, weighted, Guard(vector_tol=1e-4), None)[3]
+    assert not check_guard(ritz, residual, weighted, Guard(sigma_tol=1e-7), None)[3]
+    # Wedin at k = 1: ‖C_j·y_1,last/σ̃_1‖ / (σ̃_1 − σ̃_2) = (1e-3/10)/5 = 2e-5.
+    check = SubspaceCheck(ranks=(1,), tol=1e-5)
+    _, _, bounds, met = check_guard(ritz, residual, weighted, Guard(vector_tol=1e-4), check)
+    assert bounds == {1: pytest.approx(2e-5)} and not met
+    check = SubspaceCheck(ranks=(1,), tol=1e-4)
+    assert check_guard(ritz, residual, weighted, Guard(vector_tol=1e-4), check)[3]
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_ritz_triplets_of_a_complete_krylov_space_are_the_svd(wide):
+    tall = planted(200, 40, [5.0, 2.0, 1.0], seed=6)  # rank 3, asked for 4
+    A = tall.T if wide else tall
+    basis = torch.eye(40)  # K spans the whole short side
+    image = (tall @ basis.T).T.double()
+    ritz, vectors = ritz_pairs(image @ image.T)
+    nonzero = ritz[:4] > 1e-5 * ritz[0]
+    assert nonzero.tolist() == [True, True, True, False]
+    U, S, V = ritz_triplets(A, basis, image, ritz, vectors, nonzero, seed=0)
+    assert U.shape == (A.shape[0], 4) and V.shape == (A.shape[1], 4) and S.dtype == A.dtype
+    assert S.tolist() == pytest.approx([5.0, 2.0, 1.0, 0.0], abs=1e-5)
+    for basis_out in (U, V):  # the zero-level direction is completed orthonormally
+        assert torch.allclose(basis_out.T @ basis_out, torch.eye(4), atol=1e-5)
+    assert torch.allclose((U * S) @ V.T, A, atol=1e-5)
+
+
+def test_exact_fallback_is_the_exact_svd_with_the_reason():
+    A = torch.randn(30, 20, generator=torch.Generator().manual_seed(8))
+    result = exact_fallback(A, 3, 4, 0.5, 0.25, None)
+    exact = exact_top_k(A, 3)
+    assert torch.equal(result.S, exact.S) and torch.equal(result.U, exact.U)
+    assert (result.method, result.steps, result.passes) == ("exact-fallback", 4, 8)
+    assert result.info["reason"] == (
+        "guard not met after 4 Krylov steps (estimated σ error 0.5, u1 angle 0.25)"
+    )
+    with_check = exact_fallback(A, 3, 4, 0.5, 0.25, SubspaceCheck(ranks=(1,)))
+    assert with_check.info["reason"].endswith("u1 angle 0.25, or the subspace guard)")

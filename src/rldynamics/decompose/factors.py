@@ -125,6 +125,157 @@ def weight_delta(base: ModelWeights, rl: ModelWeights, name: str) -> torch.Tenso
     return delta
 
 
+def checked_update(
+    base: ModelWeights, rl: ModelWeights, name: str, target: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(W_base, W_rl on ``target`` as stored, ΔW in float32, ‖ΔW‖F), shape and finiteness
+    checked."""
+    w0, w1 = read_pair(base, rl, name)
+    w0, w1 = w0.to(target), w1.to(target)
+    delta = form_delta(w0, w1)
+    fro = torch.linalg.vector_norm(delta)
+    check_finite(delta, fro, (base, rl, w0, w1), name)
+    return w0, w1, delta, fro
+
+
+def matrix_metrics_function(metric_settings: MetricSettings | None, base_metrics):
+    """The Path Not Taken metrics of one matrix, as (name, W0, W1, workspace) → rows, with
+    W0's share from ``base_metrics`` when given (read now), else computed per matrix."""
+    from rldynamics.decompose.metrics_files import BaseMetrics
+    from rldynamics.decompose.param_metrics import matrix_metrics
+
+    settings = metric_settings or MetricSettings()
+    shares = BaseMetrics(base_metrics, settings) if base_metrics else None
+
+    def rows_of(name: str, w0: torch.Tensor, w1: torch.Tensor, workspace: Workspace) -> list:
+        share = shares.share(name, w0) if shares else None
+        return matrix_metrics(w0, w1, settings, name, share, workspace)
+
+    return rows_of
+
+
+def factor_pass(
+    base: ModelWeights,
+    rl: ModelWeights,
+    params: list[str],
+    target: torch.device,
+    k: int | None,
+    method: str,
+    guard: Guard,
+    seed: int,
+    metrics=None,
+    desc: str = "decompose",
+    progress: bool = True,
+) -> tuple[dict[str, torch.Tensor], dict[str, dict], list[dict], dict[str, set[str]]]:
+    """(factor tensors by key, on the CPU; solver record per matrix; metric rows; stored dtypes of
+    base and checkpoint) of every matrix of ``params``, one matrix in memory at a time.
+
+    ``metrics``: a :func:`matrix_metrics_function`, or None for no metrics.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    solver: dict[str, dict] = {}
+    rows: list[dict] = []
+    dtypes = {"base": set(), "checkpoint": set()}
+    baseline = resident_bytes() or 0
+    largest = 0
+    workspace = Workspace()
+    for name in progress_bar(params, desc, not progress):
+        w0, w1, delta, fro = checked_update(base, rl, name, target)
+        dtypes["base"].add(str(w0.dtype).removeprefix("torch."))
+        dtypes["checkpoint"].add(str(w1.dtype).removeprefix("torch."))
+        U, S, V, fro, result = factorize(delta, k, name, method, guard, seed, fro, workspace)
+        del delta
+        tensors[f"{name}.U"], tensors[f"{name}.S"] = U.cpu(), S.cpu()
+        tensors[f"{name}.V"], tensors[f"{name}.fro"] = V.cpu(), fro.cpu()
+        solver[name] = result.record()
+        if metrics is not None:
+            rows += metrics(name, w0, w1, workspace)
+        # Keep the resident size within a few matrices of the start (heap fragmentation).
+        largest = max(largest, 4 * w0.numel())
+        del w0, w1, result
+        release_freed_memory(above=baseline + 16 * largest)
+    return tensors, solver, rows, dtypes
+
+
+def require_an_update(
+    tensors: dict[str, torch.Tensor], params: list[str], base_dir, checkpoint_dir
+):
+    """Raise when ΔW = 0 in every matrix: the checkpoint is the base, or a copy of it."""
+    if all(float(tensors[f"{name}.fro"]) == 0.0 for name in params):
+        raise InputError(
+            f"checkpoint {checkpoint_dir} is identical to the base {base_dir} in every "
+            "decomposed matrix (ΔW = 0): is it the right checkpoint?"
+        )
+
+
+def factor_metadata(
+    base_dir,
+    checkpoint_dir,
+    k: int | None,
+    method: str,
+    used: Counter,
+    target: torch.device,
+    dtypes: dict[str, set[str]],
+    pattern: str,
+    seed: int,
+    guard: Guard,
+    solver: dict[str, dict],
+) -> dict:
+    """The factor file's metadata (``used``: how many matrices each solver method decomposed)."""
+    return {
+        "base": str(base_dir),
+        "checkpoint": str(checkpoint_dir),
+        "rank": "full" if k is None else k,
+        "method": method,
+        "methods_used": dict(sorted(used.items())),
+        "device": device_label(target),
+        "dtype": sorted(dtypes["checkpoint"]),
+        "base_dtype": sorted(dtypes["base"]),
+        "pattern": pattern,
+        "seed": seed,
+        "guard": guard.as_dict(),
+        "solver": solver,
+        "version": __version__,
+        "torch": torch.__version__,
+    }
+
+
+def warn_fallbacks(used: Counter, total: int) -> None:
+    """Log how many of ``total`` matrices fell back to the exact SVD, if any did."""
+    if used.get("exact-fallback"):
+        log.warning(
+            "%d of %d matrices fell back to the exact SVD (flat spectrum): see metadata 'solver'",
+            used["exact-fallback"],
+            total,
+        )
+
+
+def write_factor_files(
+    out: str | Path,
+    tensors: dict[str, torch.Tensor],
+    meta: dict,
+    metrics_out: str | Path | None = None,
+    rows: list[dict] | None = None,
+    labels: dict | None = None,
+) -> None:
+    """Write the factor file (and, with ``metrics_out``, the metrics CSV of ``rows``): both or
+    neither."""
+    with contextlib.ExitStack() as stack:
+        tmp_factors = stack.enter_context(atomic_path(out))
+        if metrics_out is not None:
+            from rldynamics.decompose.param_metrics import metrics_frame
+
+            tmp_metrics = stack.enter_context(atomic_path(metrics_out))
+            labels = labels or {}
+            frame = metrics_frame(rows, labels.get("run"), labels.get("step"))
+            frame.to_csv(tmp_metrics, index=False)
+        save_file(
+            {key: value.contiguous() for key, value in tensors.items()},
+            str(tmp_factors),
+            metadata=metadata_strings(meta),
+        )
+
+
 def decompose(
     base_dir: str | Path,
     checkpoint_dir: str | Path,
@@ -155,77 +306,18 @@ def decompose(
     params = select_params(base.names(), pattern)
     if not params:
         raise InputError(f"{base_dir}: no tensor matches the parameter pattern {pattern!r}")
+    metrics = None
     if metrics_out is not None:
-        from rldynamics.decompose.metrics_files import BaseMetrics
-        from rldynamics.decompose.param_metrics import matrix_metrics, metrics_frame
-
-        metric_settings = metric_settings or MetricSettings()
-        shares = BaseMetrics(base_metrics, metric_settings) if base_metrics else None
-    tensors: dict[str, torch.Tensor] = {}
-    solver: dict[str, dict] = {}
-    rows: list[dict] = []
-    dtypes = {"base": set(), "checkpoint": set()}
-    baseline = resident_bytes() or 0
-    largest = 0
-    workspace = Workspace()
-    for name in progress_bar(params, f"decompose {Path(checkpoint_dir).name}", not progress):
-        w0, w1 = read_pair(base, rl, name)
-        dtypes["base"].add(str(w0.dtype).removeprefix("torch."))
-        dtypes["checkpoint"].add(str(w1.dtype).removeprefix("torch."))
-        w0, w1 = w0.to(target), w1.to(target)
-        delta = form_delta(w0, w1)
-        fro = torch.linalg.vector_norm(delta)
-        check_finite(delta, fro, (base, rl, w0, w1), name)
-        U, S, V, fro, result = factorize(delta, k, name, method, guard, seed, fro, workspace)
-        del delta
-        tensors[f"{name}.U"], tensors[f"{name}.S"] = U.cpu(), S.cpu()
-        tensors[f"{name}.V"], tensors[f"{name}.fro"] = V.cpu(), fro.cpu()
-        solver[name] = result.record()
-        if metrics_out is not None:
-            share = shares.share(name, w0) if shares else None
-            rows += matrix_metrics(w0, w1, metric_settings, name, share, workspace)
-        # Keep the resident size within a few matrices of the start (heap fragmentation).
-        largest = max(largest, 4 * w0.numel())
-        del w0, w1, result
-        release_freed_memory(above=baseline + 16 * largest)
-    if all(float(tensors[f"{name}.fro"]) == 0.0 for name in params):
-        raise InputError(
-            f"checkpoint {checkpoint_dir} is identical to the base {base_dir} in every "
-            "decomposed matrix (ΔW = 0): is it the right checkpoint?"
-        )
+        metrics = matrix_metrics_function(metric_settings, base_metrics)
+    desc = f"decompose {Path(checkpoint_dir).name}"
+    tensors, solver, rows, dtypes = factor_pass(
+        base, rl, params, target, k, method, guard, seed, metrics, desc, progress
+    )
+    require_an_update(tensors, params, base_dir, checkpoint_dir)
     used = Counter(entry["method"] for entry in solver.values())
-    meta = {
-        "base": str(base_dir),
-        "checkpoint": str(checkpoint_dir),
-        "rank": "full" if k is None else k,
-        "method": method,
-        "methods_used": dict(sorted(used.items())),
-        "device": device_label(target),
-        "dtype": sorted(dtypes["checkpoint"]),
-        "base_dtype": sorted(dtypes["base"]),
-        "pattern": pattern,
-        "seed": seed,
-        "guard": guard.as_dict(),
-        "solver": solver,
-        "version": __version__,
-        "torch": torch.__version__,
-    }
-    if used.get("exact-fallback"):
-        log.warning(
-            "%d of %d matrices fell back to the exact SVD (flat spectrum): see metadata 'solver'",
-            used["exact-fallback"],
-            len(params),
-        )
-    with contextlib.ExitStack() as stack:
-        tmp_factors = stack.enter_context(atomic_path(out))
-        if metrics_out is not None:
-            tmp_metrics = stack.enter_context(atomic_path(metrics_out))
-            labels = labels or {}
-            frame = metrics_frame(rows, labels.get("run"), labels.get("step"))
-            frame.to_csv(tmp_metrics, index=False)
-        save_file(
-            {key: value.contiguous() for key, value in tensors.items()},
-            str(tmp_factors),
-            metadata=metadata_strings(meta),
-        )
+    meta = factor_metadata(
+        base_dir, checkpoint_dir, k, method, used, target, dtypes, pattern, seed, guard, solver
+    )
+    warn_fallbacks(used, len(params))
+    write_factor_files(out, tensors, meta, metrics_out, rows, labels)
     return meta

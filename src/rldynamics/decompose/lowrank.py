@@ -189,8 +189,9 @@ class Workspace:
 
     A fresh buffer of a few MB costs a page fault per 4 KiB page on first touch (glibc maps such
     blocks and unmaps them when freed), which on a small CPU costs as much as a pass over the
-    matrix; :func:`rldynamics.decompose.factors.decompose` keeps one workspace for all its matrices. Rows
-    are the unit of growth: the Krylov blocks are stored as rows, so a step touches only its own.
+    matrix; :func:`rldynamics.decompose.factors.decompose` keeps one workspace for all its
+    matrices. Rows are the unit of growth: the Krylov blocks are stored as rows, so a step touches
+    only its own.
     """
 
     def __init__(self):
@@ -268,6 +269,132 @@ def _orthonormal_columns(U: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     return Q * signs
 
 
+def krylov_start(q: int, b: int, seed: int, like: torch.Tensor) -> torch.Tensor:
+    """The first Krylov block K_1 as rows (b × q): the orthonormalized seeded Gaussian Ω, with
+    ``like``'s device and dtype."""
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.randn(q, b, generator=generator, dtype=torch.float32).to(like.device, like.dtype)
+    return torch.linalg.qr(start)[0].T
+
+
+def extend_image(
+    B: torch.Tensor,
+    basis: torch.Tensor,
+    image: torch.Tensor,
+    gram: torch.Tensor,
+    lo: int,
+    hi: int,
+) -> torch.Tensor:
+    """W_j = B·K_j (one pass over B) for the basis rows ``lo:hi``, stored as rows of ``image``
+    (float64) with the new rows and columns of G = WᵀW in ``gram``; returns W_j."""
+    block = B @ basis[lo:hi].T
+    image[lo:hi] = block.T
+    column = (image[:hi] @ image[lo:hi].T).cpu()
+    gram[:hi, lo:hi] = column
+    gram[lo:hi, :lo] = column[:lo].T
+    return block
+
+
+def next_krylov_block(
+    B: torch.Tensor, block: torch.Tensor, basis_rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K_{j+1}, C_j) with K_{j+1}·C_j = Bᵀ·W_j projected off the rows of ``basis_rows`` (one
+    pass over B).
+
+    The block is projected and orthonormalized twice: when the space is numerically exhausted,
+    the first QR normalizes rounding noise, and the second makes it fresh directions ⟂ K.
+    """
+    following, coupling = torch.linalg.qr(_project_out(B.T @ block, basis_rows))
+    following, again = torch.linalg.qr(_project_out(following, basis_rows))
+    return following, again @ coupling
+
+
+def ritz_pairs(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Ritz values σ̃ descending, eigenvectors Y of G in the same order) of a Gram matrix G."""
+    squares, vectors = torch.linalg.eigh(gram)
+    return squares.flip(0).clamp_min(0).sqrt(), vectors.flip(1)
+
+
+def ritz_residuals(
+    ritz: torch.Tensor, coupling: torch.Tensor, last: torch.Tensor, zero_level: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(C_j·Y_last, which of σ̃_1..σ̃_k are above zero level, residuals ρ_i) of the top k Ritz
+    triplets, k = ``last``'s columns (``last``: the last block's rows of Y); ρ_i is 0 at zero
+    level."""
+    k = last.shape[1]
+    weighted = coupling.double().cpu() @ last
+    lanczos = torch.linalg.vector_norm(weighted, dim=0)
+    nonzero = ritz[:k] > zero_level * float(ritz[0])
+    residual = torch.where(nonzero, lanczos / ritz[:k].clamp_min(1e-300), 0.0)
+    return weighted, nonzero, residual
+
+
+def check_guard(
+    ritz: torch.Tensor,
+    residual: torch.Tensor,
+    weighted: torch.Tensor,
+    guard: Guard,
+    subspace: SubspaceCheck | None,
+) -> tuple[float, float, dict[int, float] | None, bool]:
+    """(estimated σ error, u_1 angle, subspace bounds or None, whether the guard is met) of the
+    top k = len(``residual``) Ritz triplets."""
+    k = residual.shape[0]
+    sigma_err, angle = guard_estimates(ritz[: k + 1], residual, k, guard.zero_level)
+    bounds = None
+    if subspace is None:
+        vectors_ok = angle <= guard.vector_tol
+    else:
+        bounds = subspace_bounds(ritz, weighted, subspace, guard.zero_level)
+        vectors_ok = all(bound <= subspace.tol for bound in bounds.values())
+    return sigma_err, angle, bounds, sigma_err <= guard.sigma_tol and vectors_ok
+
+
+def ritz_triplets(
+    A: torch.Tensor,
+    basis: torch.Tensor,
+    image: torch.Tensor,
+    ritz: torch.Tensor,
+    vectors: torch.Tensor,
+    nonzero: torch.Tensor,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(U, S, V) of A from its top k Ritz triplets (k = len(``nonzero``)): ṽ_i = K·y_i on the
+    short side, ũ_i = W·y_i/σ̃_i made orthonormal and completed on the long side.
+
+    ``basis``, ``image``: the rows of K and W = B·K so far; ``vectors``: Y, as ``ritz``.
+    """
+    k = nonzero.shape[0]
+    Y = vectors[:, :k].to(A.device)
+    S = ritz[:k].to(A.device)
+    small_side = basis.T @ Y.to(A.dtype)
+    good = int(nonzero.sum())
+    large_side = (image.T @ Y[:, :good]) / S[:good]
+    large_side = _orthonormal_columns(large_side.to(A.dtype), k, seed)
+    S = S.to(A.dtype)
+    if A.shape[0] >= A.shape[1]:
+        return large_side, S, small_side
+    return small_side, S, large_side
+
+
+def exact_fallback(
+    A: torch.Tensor,
+    k: int,
+    max_steps: int,
+    sigma_err: float,
+    angle: float,
+    subspace: SubspaceCheck | None,
+) -> TopK:
+    """The exact top k, recorded as the fallback of a guard not met after ``max_steps``."""
+    result = exact_top_k(A, k)
+    result.method = "exact-fallback"
+    result.steps, result.passes = max_steps, 2 * max_steps
+    result.info["reason"] = (
+        f"guard not met after {max_steps} Krylov steps (estimated σ error {sigma_err:.2g}, "
+        f"u1 angle {angle:.2g}" + (", or the subspace guard)" if subspace else ")")
+    )
+    return result
+
+
 def randomized_top_k(
     A: torch.Tensor,
     k: int,
@@ -293,59 +420,32 @@ def randomized_top_k(
     if q <= (8 * b if exact_below is None else exact_below) or max_steps < 2:
         return exact_top_k(A, k)  # small: the exact SVD costs no more than the bookkeeping
     workspace = workspace or Workspace()
-    generator = torch.Generator().manual_seed(seed)
-    start = torch.randn(q, b, generator=generator, dtype=torch.float32).to(A.device, A.dtype)
+    start = krylov_start(q, b, seed, A)
     size = max_steps * b
     basis = workspace.rows("basis", size, q, A.dtype, A.device)  # rows: orthonormal K
     image = workspace.rows("image", size, p, torch.float64, A.device)  # rows: W = B·K
     gram = torch.empty(size, size, dtype=torch.float64)  # G = WᵀW (small: on the CPU)
-    basis[:b] = torch.linalg.qr(start)[0].T
+    basis[:b] = start
     sigma_err = angle = float("inf")
     skip_check = True  # step 1's Ritz values only see the random start block
     for step in range(1, max_steps + 1):
         lo, hi = (step - 1) * b, step * b
-        block = B @ basis[lo:hi].T  # one pass over A (tall result: the fast GEMM shape)
-        image[lo:hi] = block.T  # kept in float64: the Gram products lose nothing
-        column = (image[:hi] @ image[lo:hi].T).cpu()
-        gram[:hi, lo:hi] = column
-        gram[lo:hi, :lo] = column[:lo].T
-        # One pass: Bᵀ·W_j. When the space is (numerically) exhausted, the projected block is
-        # rounding noise that QR still normalizes, so its columns are projected and normalized
-        # a second time (then they are fresh directions orthogonal to K, as in a restart).
-        following, coupling = torch.linalg.qr(_project_out(B.T @ block, basis[:hi]))
-        following, again = torch.linalg.qr(_project_out(following, basis[:hi]))
-        coupling = again @ coupling
+        block = extend_image(B, basis, image, gram, lo, hi)
+        following, coupling = next_krylov_block(B, block, basis[:hi])
         if step < max_steps:
             basis[hi : hi + b] = following.T
         if skip_check and step < max_steps:
             skip_check = False
             continue
-        squares, vectors = torch.linalg.eigh(gram[:hi, :hi])
-        ritz = squares.flip(0).clamp_min(0).sqrt()
-        vectors = vectors.flip(1)
-        top = float(ritz[0])
-        if top == 0.0:
+        ritz, vectors = ritz_pairs(gram[:hi, :hi])
+        if float(ritz[0]) == 0.0:
             break  # the start block missed A entirely (probability zero): decompose exactly
-        weighted = coupling.double().cpu() @ vectors[lo:hi, :k]  # C_j·Y_last
-        lanczos = torch.linalg.vector_norm(weighted, dim=0)
-        nonzero = ritz[:k] > guard.zero_level * top
-        residual = torch.where(nonzero, lanczos / ritz[:k].clamp_min(1e-300), 0.0)
-        kk = min(k + 1, hi)
-        sigma_err, angle = guard_estimates(ritz[:kk], residual, k, guard.zero_level)
-        if subspace is None:
-            vectors_ok = angle <= guard.vector_tol
-        else:
-            bounds = subspace_bounds(ritz, weighted, subspace, guard.zero_level)
-            vectors_ok = all(bound <= subspace.tol for bound in bounds.values())
-        if sigma_err <= guard.sigma_tol and vectors_ok:
-            Y = vectors[:, :k].to(A.device)
-            S = ritz[:k].to(A.device)
-            small_side = basis[:hi].T @ Y.to(A.dtype)
-            good = int(nonzero.sum())
-            large_side = (image[:hi].T @ Y[:, :good]) / S[:good]
-            large_side = _orthonormal_columns(large_side.to(A.dtype), k, seed)
-            S = S.to(A.dtype)
-            U, V = (large_side, small_side) if m >= n else (small_side, large_side)
+        weighted, nonzero, residual = ritz_residuals(
+            ritz, coupling, vectors[lo:hi, :k], guard.zero_level
+        )
+        sigma_err, angle, bounds, met = check_guard(ritz, residual, weighted, guard, subspace)
+        if met:
+            U, S, V = ritz_triplets(A, basis[:hi], image[:hi], ritz, vectors, nonzero, seed)
             result = TopK(U, S, V, "randomized", step, 2 * step, sigma_err, angle)
             if subspace is not None:
                 result.info["subspace_bounds"] = bounds
@@ -353,14 +453,7 @@ def randomized_top_k(
         # An estimate this far above the tolerance does not close in one step (it falls 10- to
         # 200-fold per step on RL-like spectra): skip the next check. At worst a step too many.
         skip_check = sigma_err > SKIP_CHECK_ABOVE * guard.sigma_tol
-    result = exact_top_k(A, k)
-    result.method = "exact-fallback"
-    result.steps, result.passes = max_steps, 2 * max_steps
-    result.info["reason"] = (
-        f"guard not met after {max_steps} Krylov steps (estimated σ error {sigma_err:.2g}, "
-        f"u1 angle {angle:.2g}" + (", or the subspace guard)" if subspace else ")")
-    )
-    return result
+    return exact_fallback(A, k, max_steps, sigma_err, angle, subspace)
 
 
 def top_k(
