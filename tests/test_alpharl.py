@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from rldynamics.alpharl.predict import linear_in_step, predict, predict_updates
-from rldynamics.evaluate.recipes import extrapolated_weights, extrapolation_factor
-from rldynamics.dynamics.trajectories import Series, save_series
 from rldynamics.core.errors import InputError
 from rldynamics.core.io import ModelWeights, load_factors
-from rldynamics.dynamics.linearity import linearity_table
 from rldynamics.core.windows import window_steps
+from rldynamics.dynamics.linearity import linearity_table
+from rldynamics.dynamics.trajectories import Series, save_series
+from rldynamics.evaluate.recipes import extrapolated_weights, extrapolation_factor
 from tests.conftest import write_model
 
 STEPS = list(range(10, 110, 10))

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from rldynamics.evaluate.build import build_model
-from rldynamics.decompose.factors import decompose
 from rldynamics.core.io import ModelWeights, load_factors
+from rldynamics.decompose.factors import decompose
+from rldynamics.evaluate.build import build_model
 from rldynamics.evaluate.recipes import rank_k_update
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from rldynamics.dynamics.trajectories import align_signs, fit_linear, trajectory
 from rldynamics.core.errors import InputError
+from rldynamics.dynamics.trajectories import align_signs, fit_linear, trajectory
 
 
 def test_r2_of_an_exactly_linear_trajectory_is_one():
@@ -65,8 +65,8 @@ def test_fit_needs_two_points_and_varying_accuracy():
 
 
 def test_linearity_marks_constant_accuracy_as_undefined():
-    from rldynamics.dynamics.trajectories import Series
     from rldynamics.dynamics.linearity import linearity_table
+    from rldynamics.dynamics.trajectories import Series
 
     name = "model.layers.0.mlp.up_proj.weight"
     U = torch.nn.functional.normalize(torch.arange(1.0, 13).reshape(4, 3), dim=1)

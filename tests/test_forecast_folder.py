@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import REPO, tiny_weights, write_model
 
-from rldynamics.forecast import folder as forecast_folder
 from rldynamics.cli import main
+from rldynamics.forecast import folder as forecast_folder
 
 TASK = REPO / "workflow/tasks/toy_arithmetic.yaml"
 TARGET = 12  # the toy run's last step

@@ -2,7 +2,6 @@
 
 import pytest
 
-from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
 from rldynamics.core.errors import InputError
 from rldynamics.core.grading import (
     extract_answer,
@@ -11,6 +10,7 @@ from rldynamics.core.grading import (
     pass_ks,
     score_item,
 )
+from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
 from tests.conftest import REPO, task_hooks
 
 

@@ -1,7 +1,10 @@
-"""The package's modules import one another without a circle, counting imports inside functions."""
+"""The package's layout: a subpackage per stage, imports without a circle (counting imports
+inside functions) and only from the core and earlier stages, no function over 80 lines."""
 
 import ast
 from pathlib import Path
+
+from rldynamics import STAGES
 
 PACKAGE = "rldynamics"
 SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
@@ -93,3 +96,67 @@ def test_the_package_has_no_import_circle():
     assert "rldynamics.decompose.param_metrics" in graph and "rldynamics.decompose.factors" in graph
     assert "rldynamics.core.io" in graph["rldynamics.decompose.factors"]
     assert find_cycle(graph) is None, f"import circle: {' → '.join(find_cycle(graph))}"
+
+
+# --- the stages' order (rldynamics.STAGES) -------------------------------------------------
+
+
+def stage_of(module: str) -> str | None:
+    """The subpackage a module belongs to (``rldynamics.evaluate.items`` → ``evaluate``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in STAGES) else None
+
+
+def arrows_back(graph: dict[str, set[str]], stages=None) -> list[str]:
+    """Imports from a stage to a later stage in ``stages`` (or to the top-level modules)."""
+    order = {stage: i for i, stage in enumerate(stages or STAGES)}
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = stage_of(module)
+        if here is None:
+            continue
+        for target in sorted(targets):
+            there = stage_of(target)
+            if target != PACKAGE and (there is None or order[there] > order[here]):
+                found.append(f"{module} → {target}")
+    return found
+
+
+def test_the_order_check_finds_an_arrow_back():
+    graph = {
+        "rldynamics.core.io": {"rldynamics.core.errors"},
+        "rldynamics.evaluate.items": {"rldynamics.core.io", "rldynamics.claims.derived"},
+        "rldynamics.claims.derived": {"rldynamics.evaluate.items", "rldynamics"},
+    }
+    assert arrows_back(graph) == ["rldynamics.evaluate.items → rldynamics.claims.derived"]
+    assert arrows_back({"rldynamics.core.io": {"rldynamics.cli"}}) == [
+        "rldynamics.core.io → rldynamics.cli"
+    ]
+
+
+def test_each_stage_imports_only_the_core_and_the_stages_before_it():
+    graph = import_graph()
+    assert {stage_of(m) for m in graph} - {None} == set(STAGES)
+    assert arrows_back(graph) == []
+
+
+def test_the_package_holds_only_stage_subpackages_and_the_command_line():
+    top = {p.name for p in SOURCE.iterdir() if p.suffix == ".py"}
+    assert top == {"__init__.py", "__main__.py", "cli.py"}
+    folders = {p.name for p in SOURCE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(STAGES)
+    for stage in STAGES:
+        assert (SOURCE / stage / "__init__.py").read_text().startswith('"""'), stage
+        if stage != "core":  # each stage declares its own commands
+            assert "def add_parsers(sub)" in (SOURCE / stage / "cli.py").read_text(), stage
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    long.append(f"{path.relative_to(SOURCE)}:{node.lineno} {node.name} ({length})")
+    assert long == [], long

@@ -7,8 +7,8 @@ import torch
 
 from rldynamics.cli import main
 from rldynamics.core.errors import InputError
-from rldynamics.decompose.metrics_files import BaseMetrics, checkpoint_metrics, write_base_metrics
 from rldynamics.core.settings import MetricSettings
+from rldynamics.decompose.metrics_files import BaseMetrics, checkpoint_metrics, write_base_metrics
 from tests.conftest import tiny_weights, write_model
 
 SETTINGS = ["--angle-ranks", "1", "4", "--mask-fraction", "0.1", "--mask-rank", "2"]

@@ -78,10 +78,9 @@ def test_parameter_metrics_cover_every_checkpoint_and_matrix(finished_run):
 def test_toy_metric_tables_equal_the_full_svd_reference(finished_run):
     """Every checkpoint's metrics, computed by decompose with the run's base-metrics file,
     against the full computation (two full SVDs per matrix) within the issue's tolerances."""
-    from rldynamics.core.io import ModelWeights
-    from rldynamics.core.io import read_pair
-    from rldynamics.decompose.param_metrics import reference_matrix_metrics
+    from rldynamics.core.io import ModelWeights, read_pair
     from rldynamics.core.settings import MetricSettings
+    from rldynamics.decompose.param_metrics import reference_matrix_metrics
     from tests.conftest import assert_metrics_match
 
     out = finished_run / "results/ci"

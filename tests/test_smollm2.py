@@ -9,9 +9,9 @@ import pytest
 import yaml
 from safetensors import safe_open
 
+from rldynamics.checkpoints.rl import graded_reward, prompt_rows
 from rldynamics.core.errors import InputError
 from rldynamics.models.gguf_import import gguf_header, import_gguf, resolve_gguf
-from rldynamics.checkpoints.rl import graded_reward, prompt_rows
 from rldynamics.models.rl_task import addition_splits
 from tests.conftest import REPO, SMOLLM2_GGUF
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 import yaml
 
+from rldynamics.checkpoints.collect import find_checkpoints
 from rldynamics.core.errors import InputError
 from rldynamics.core.io import ModelWeights
 from rldynamics.models.sources import download
-from rldynamics.checkpoints.collect import find_checkpoints
 from tests.conftest import snakemake, tiny_weights, write_model
 
 

@@ -22,10 +22,10 @@ import pandas as pd
 import torch
 
 from rldynamics.alpharl.predict import predict_updates
-from rldynamics.dynamics.trajectories import aligned_trajectories, fit_linear, load_series_file
-from rldynamics.evaluate.summary import checkpoint_accuracy
 from rldynamics.core.variants import VARIANTS
 from rldynamics.core.windows import window_steps
+from rldynamics.dynamics.trajectories import aligned_trajectories, fit_linear, load_series_file
+from rldynamics.evaluate.summary import checkpoint_accuracy
 
 
 def whole_run_prediction(series, variant, window, y, target, alignment):

@@ -163,11 +163,10 @@ def _sync(torch, device):
 
 def phase_floor(args) -> dict:
     torch = _threads(args)
-    from rldynamics.decompose.factors import check_finite, form_delta
-    from rldynamics.core.io import ModelWeights
-    from rldynamics.decompose.lowrank import resolve_device
-    from rldynamics.core.io import read_pair
+    from rldynamics.core.io import ModelWeights, read_pair
     from rldynamics.core.selection import select_params
+    from rldynamics.decompose.factors import check_finite, form_delta
+    from rldynamics.decompose.lowrank import resolve_device
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -217,11 +216,10 @@ def phase_full_svd(args) -> dict:
     torch = _threads(args)
     from safetensors.torch import save_file
 
-    from rldynamics.decompose.factors import canonical_signs, check_finite, form_delta
-    from rldynamics.core.io import ModelWeights
-    from rldynamics.decompose.lowrank import resolve_device
-    from rldynamics.core.io import read_pair
+    from rldynamics.core.io import ModelWeights, read_pair
     from rldynamics.core.selection import select_params
+    from rldynamics.decompose.factors import canonical_signs, check_finite, form_delta
+    from rldynamics.decompose.lowrank import resolve_device
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -256,10 +254,9 @@ def phase_full_svd(args) -> dict:
 
 def phase_products(args) -> dict:
     torch = _threads(args)
+    from rldynamics.core.io import ModelWeights, load_factors, read_pair
     from rldynamics.decompose.factors import form_delta
-    from rldynamics.core.io import ModelWeights, load_factors
     from rldynamics.decompose.lowrank import resolve_device
-    from rldynamics.core.io import read_pair
 
     device = resolve_device(args.device)
     work = Path(args.workdir)
@@ -327,15 +324,14 @@ def phase_reference_metrics(args) -> dict:
     torch = _threads(args)
     import pandas as pd
 
-    from rldynamics.core.io import ModelWeights
+    from rldynamics.core.io import ModelWeights, read_pair
+    from rldynamics.core.selection import select_params
+    from rldynamics.core.settings import MetricSettings
     from rldynamics.decompose.lowrank import resolve_device
-    from rldynamics.core.io import read_pair
     from rldynamics.decompose.param_metrics import (
         normalized_spectral_shift,
         reference_matrix_metrics,
     )
-    from rldynamics.core.selection import select_params
-    from rldynamics.core.settings import MetricSettings
 
     device = resolve_device(args.device)
     work = Path(args.workdir)

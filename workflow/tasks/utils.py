@@ -1,12 +1,13 @@
 """Hooks that the task YAMLs of this folder name with ``!function utils.<name>``.
 
 They only bind the benchmark's answer form; the rows and prompts live in
-``rldynamics.evaluate.benchmark_docs``, the reading and grading in ``rldynamics.core.grading`` (tested there).
+``rldynamics.evaluate.benchmark_docs``, the reading and grading in ``rldynamics.core.grading``
+(tested there).
 """
 
-from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
 from rldynamics.core.errors import InputError
 from rldynamics.core.grading import lm_eval_scores
+from rldynamics.evaluate.benchmark_docs import normalize_doc, prompt
 
 
 def _source(dataset) -> str:

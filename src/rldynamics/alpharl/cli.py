@@ -1,4 +1,6 @@
-"""The alpharl stage's commands."""
+"""The AlphaRL stage's commands: ``alpharl`` (the update predicted from an early window, every
+window of a variant in one process) and ``alpharl-table`` (each variant against its window's
+checkpoint and the full run)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import logging
 from rldynamics.core.errors import InputError
 from rldynamics.core.settings import METRIC_HELP, parse_metrics
 from rldynamics.core.variants import VARIANTS
-from rldynamics.evaluate.summary import read_results
 
 log = logging.getLogger("rldynamics")
 
@@ -40,7 +41,7 @@ def _alpharl_windows(args) -> list[tuple[float | None, int | None, str | None, s
 def cmd_alpharl(args) -> None:
     from rldynamics.alpharl.predict import predict
     from rldynamics.core.variants import signal_label
-    from rldynamics.evaluate.summary import checkpoint_accuracy
+    from rldynamics.evaluate.summary import checkpoint_accuracy, read_results
 
     windows = _alpharl_windows(args)
     accuracy = signal = None
@@ -83,7 +84,7 @@ def cmd_alpharl(args) -> None:
 
 def cmd_alpharl_table(args) -> None:
     from rldynamics.core.io import load_factors, model_dtype, write_csv
-    from rldynamics.evaluate.summary import alpharl_table
+    from rldynamics.evaluate.summary import alpharl_table, read_results
 
     windows = {}
     for spec in args.window:

@@ -9,11 +9,12 @@ Four readings, each a named variant (METHOD §5; :data:`rldynamics.core.variants
 | prospective | ‖ΔW_t‖F·u1(t) | forward | the step t | step T | W0 | base's |
 | relex | flattened ΔW_t (top direction over time) | — | the step t | step T | W0 | base's |
 
-``paper`` and ``official-code`` fit the one-component PLS + OLS of :mod:`rldynamics.dynamics.trajectories`
-to an accuracy signal (the benchmarks and metric of the variant's ``alpharl.signals`` entry)
-and invert it at y*; ``prospective`` fits every coordinate of x_t linearly in t and evaluates
-it at T. ``relex`` (:mod:`rldynamics.alpharl.relex`, the RELEX paper's method beside AlphaRL's) reads
-the window's checkpoint weights rather than their rank-1 series.
+``paper`` and ``official-code`` fit the one-component PLS + OLS of
+:mod:`rldynamics.dynamics.trajectories` to an accuracy signal (the benchmarks and metric of
+the variant's ``alpharl.signals`` entry) and invert it at y*; ``prospective`` fits every
+coordinate of x_t linearly in t and evaluates it at T. ``relex``
+(:mod:`rldynamics.alpharl.relex`, the RELEX paper's method beside AlphaRL's) reads the
+window's checkpoint weights rather than their rank-1 series.
 
 What each reads from after the window: sign alignment is chained step to step, so aligning
 backward from the run's last checkpoint (the released code) or from the window's last one, or

@@ -1,4 +1,5 @@
-"""The checkpoints stage's commands."""
+"""The checkpoint series' commands: ``rl`` (GRPO from any HF base), ``collect`` and ``manifest``
+(a trainer's folders laid out as step-<N>/ with checksums) and ``provenance``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ log = logging.getLogger("rldynamics")
 
 def cmd_rl(args) -> None:
     from rldynamics.checkpoints.rl import RLConfig, graded_reward, train_grpo
-    from rldynamics.toy.task import read_jsonl
+    from rldynamics.models.rl_task import read_items
 
     rl = dataclass_from(args, RLConfig, "rl-")
     train_grpo(
         args.base,
-        read_jsonl(args.train),
+        read_items(args.train),
         args.out,
         rl,
         args.seed,

@@ -88,8 +88,8 @@ def cmd_claims(args) -> None:
 def cmd_results_table(args) -> None:
     import pandas as pd
 
+    from rldynamics.claims.readme_table import commit, machine, replace_block, results_block
     from rldynamics.core.errors import InputError
-    from rldynamics.runs.seeds import commit, machine, replace_block, results_block
 
     single = pd.read_csv(args.claims)
     merged = pd.read_csv(args.seeds_claims) if args.seeds_claims else None
@@ -105,7 +105,7 @@ def cmd_results_table(args) -> None:
     )
     block = results_block(single, merged, note)
     if args.intervals and args.alpharl:
-        from rldynamics.runs.seeds import window_block
+        from rldynamics.claims.readme_table import window_block
 
         windows = window_block(
             pd.read_csv(args.intervals), pd.read_csv(args.alpharl, dtype={"window": str})

@@ -17,7 +17,10 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class Guard:
-    """Settings of the randomized method and its accuracy guard (see :mod:`rldynamics.decompose.lowrank`)."""
+    """Settings of the randomized method and its accuracy guard.
+
+    See :mod:`rldynamics.decompose.lowrank`.
+    """
 
     block: int = 16  # columns per Krylov block (at least k); 16 suits CPU GEMM kernels
     max_steps: int = 16  # Krylov steps before falling back to the exact SVD

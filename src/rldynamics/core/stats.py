@@ -56,8 +56,9 @@ def comparison(items: pd.DataFrame, models: list, benchmarks: list[str] | None =
     """The items of ``models`` (each a key of ``items["model"]``) on their shared items.
 
     ``items`` holds one row per model, benchmark and item with ``n_samples`` and ``n_correct``
-    (``rldynamics.evaluate.items.ITEM_COLUMNS`` plus a ``model`` key). Only benchmarks every model was
-    scored on are used, and within them only shared items, so that the comparison is paired.
+    (``rldynamics.core.columns.ITEM_COLUMNS`` plus a ``model`` key). Only benchmarks every
+    model was scored on are used, and within them only shared items, so that the comparison is
+    paired.
     """
     frame = items[items["model"].isin(models)]
     absent = [m for m in models if m not in set(frame["model"])]

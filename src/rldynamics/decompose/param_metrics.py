@@ -19,10 +19,11 @@ For a base matrix W0 and its RL checkpoint value Wt (each as stored, compared in
 How each is computed (:func:`matrix_metrics`), and why it is accurate enough:
 
 - W0's share (:class:`BaseShare`, :func:`base_share`) does not change between checkpoints and
-  is computed once per run (``rldynamics base-metrics``, :mod:`rldynamics.decompose.metrics_files`): its
-  spectrum (:func:`spectrum`), its top-r singular vectors (r = the largest k used) from the full
-  float32 SVD, exactly as the reference takes them, and the α-thresholds of both masks (the
-  masks themselves would take n bits per matrix; the thresholds regenerate them bit for bit).
+  is computed once per run (``rldynamics base-metrics``,
+  :mod:`rldynamics.decompose.metrics_files`): its spectrum (:func:`spectrum`), its top-r
+  singular vectors (r = the largest k used) from the full float32 SVD, exactly as the
+  reference takes them, and the α-thresholds of both masks (the masks themselves would take
+  n bits per matrix; the thresholds regenerate them bit for bit).
 - Wt's spectrum, for the NSS: :func:`spectrum`, the eigenvalues of the float64 Gram matrix on
   the short side (σ_i = √λ_i). The squares lose nothing (float32 products are exact in
   float64), so σ_i is float64-accurate for σ_i ≥ 1e-4·σ_1 and never worse than 1.5e-8·σ_1
@@ -31,11 +32,11 @@ How each is computed (:func:`matrix_metrics`), and why it is accurate enough:
   singular values of a float32 SVD put the NSS 1.3e-2 (``svd``) or 6e-4 (``svdvals``) off the
   float64 value. On a CPU it costs about a float32 ``svdvals``.
 - Wt's top-k singular vectors, for the angles: the decomposition engine
-  (:mod:`rldynamics.decompose.lowrank`, randomized block Krylov, block k + 16) with its subspace guard
-  (:class:`rldynamics.decompose.lowrank.SubspaceCheck`): Wedin's bound on sin Θ of the whole top-k
-  subspace at every angle rank at most 1e-4 (0.006°; the bound overestimates), except where the
-  relative gap is below 1e-3 (reported beside the angle). The guard not met after its steps, or
-  a small matrix: the exact SVD, as the reference.
+  (:mod:`rldynamics.decompose.lowrank`, randomized block Krylov, block k + 16) with its
+  subspace guard (:class:`rldynamics.decompose.lowrank.SubspaceCheck`): Wedin's bound on
+  sin Θ of the whole top-k subspace at every angle rank at most 1e-4 (0.006°; the bound
+  overestimates), except where the relative gap is below 1e-3 (reported beside the angle).
+  The guard not met after its steps, or a small matrix: the exact SVD, as the reference.
 - The angle itself: :func:`largest_principal_angle` (atan2 of the largest sine and the smallest
   cosine in float64: accurate near 0 and near 90° alike).
 - Update sparsity and the mask overlaps count entries: exact, identical to the reference.
@@ -344,8 +345,8 @@ def matrix_metrics(
 
     ``share``: W0's share when it was computed once for the run (else it is computed here);
     ``workspace``: Krylov buffers to reuse; ``exact_below``: see
-    :func:`rldynamics.decompose.lowrank.randomized_top_k` (tests set 0 to take the Krylov path on small
-    matrices). Computed on the device of ``w0``; see the module's docstring for the methods.
+    :func:`rldynamics.decompose.lowrank.randomized_top_k` (tests set 0 to take the Krylov path on
+    small matrices). Computed on the device of ``w0``; see the module's docstring for the methods.
     """
     _check_pair(w0, w1, name)
     a, b = w0.float(), w1.float()

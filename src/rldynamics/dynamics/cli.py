@@ -1,18 +1,18 @@
-"""The dynamics stage's commands."""
+"""The dynamics stage's commands: ``recovery`` (rank-k recovery of the RL gain) and ``dynamics``
+(the rank-1 series, linearity of its trajectories with held-out R² and a shuffled control)."""
 
 from __future__ import annotations
 
 import logging
 
 from rldynamics.core.settings import METRIC_HELP, parse_metrics
-from rldynamics.evaluate.summary import read_results
 
 log = logging.getLogger("rldynamics")
 
 
 def cmd_recovery(args) -> None:
     from rldynamics.core.io import write_csv
-    from rldynamics.evaluate.summary import recovery_table
+    from rldynamics.evaluate.summary import read_results, recovery_table
 
     results, metrics = read_results(args.results), parse_metrics(args.metric)
     table = recovery_table(results, metrics, args.final_step, args.lam)
@@ -27,7 +27,7 @@ def cmd_dynamics(args) -> None:
     from rldynamics.core.io import write_csv
     from rldynamics.dynamics.linearity import linearity_table
     from rldynamics.dynamics.trajectories import load_series, save_series
-    from rldynamics.evaluate.summary import checkpoint_accuracy
+    from rldynamics.evaluate.summary import checkpoint_accuracy, read_results
 
     series = load_series(args.factors, args.steps)
     save_series(args.out_series, series)

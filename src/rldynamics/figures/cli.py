@@ -1,4 +1,4 @@
-"""The figures stage's commands."""
+"""The ``figures`` command: the run's main figures from its tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rldynamics.core.errors import InputError
 from rldynamics.core.settings import METRIC_HELP, parse_metrics
-from rldynamics.evaluate.summary import read_results
 
 log = logging.getLogger("rldynamics")
 
@@ -16,7 +15,7 @@ def cmd_figures(args) -> None:
     import pandas as pd
 
     from rldynamics.dynamics.trajectories import load_series_file
-    from rldynamics.evaluate.summary import checkpoint_accuracy
+    from rldynamics.evaluate.summary import checkpoint_accuracy, read_results
     from rldynamics.figures import draw as figures
 
     out = Path(args.out_dir)

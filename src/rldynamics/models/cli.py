@@ -1,4 +1,5 @@
-"""The models stage's commands."""
+"""The base model's commands: ``rl-task`` (a real base's task data), ``import-model``,
+``import-gguf`` and ``download``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ log = logging.getLogger("rldynamics")
 
 
 def cmd_rl_task(args) -> None:
-    from rldynamics.models.rl_task import addition_splits
-    from rldynamics.toy.task import write_jsonl
+    from rldynamics.models.rl_task import addition_splits, write_items
 
     prompt = {"prompt": args.prompt} if args.prompt else {}
     train, test = addition_splits(args.operand_max, args.n_train, args.n_test, args.seed, **prompt)
-    write_jsonl(Path(args.out_dir) / "train.jsonl", train)
-    write_jsonl(Path(args.out_dir) / "test.jsonl", test)
+    write_items(Path(args.out_dir) / "train.jsonl", train)
+    write_items(Path(args.out_dir) / "test.jsonl", test)
     log.info("wrote %d train and %d held-out items to %s", len(train), len(test), args.out_dir)
 
 

@@ -54,7 +54,7 @@ def cmd_parameter_table(args) -> None:
 def cmd_parameter_figures(args) -> None:
     import pandas as pd
 
-    from rldynamics.figures import draw as figures
+    from rldynamics.parameters import figures
 
     path = Path(args.table)
     if not path.exists():

@@ -1,4 +1,5 @@
-"""The toy stage's commands."""
+"""The toy world's commands: ``toy-task``, ``toy-base`` (tokenizer, tiny LM and its warm-up) and
+``toy-rl`` (GRPO on it)."""
 
 from __future__ import annotations
 
@@ -13,24 +14,25 @@ log = logging.getLogger("rldynamics")
 
 
 def cmd_toy_task(args) -> None:
-    from rldynamics.toy.task import generate_splits, write_jsonl
+    from rldynamics.models.rl_task import write_items
+    from rldynamics.toy.task import generate_splits
 
     train, test = generate_splits(args.digits, args.n_train, args.n_test, args.seed)
-    write_jsonl(Path(args.out_dir) / "train.jsonl", train)
-    write_jsonl(Path(args.out_dir) / "test.jsonl", test)
+    write_items(Path(args.out_dir) / "train.jsonl", train)
+    write_items(Path(args.out_dir) / "test.jsonl", test)
     log.info("wrote %d train and %d held-out items to %s", len(train), len(test), args.out_dir)
 
 
 def cmd_toy_base(args) -> None:
     import torch
 
+    from rldynamics.models.rl_task import read_items
     from rldynamics.toy.config import ArchConfig, WarmupConfig
     from rldynamics.toy.model import greedy_accuracy, train_base
-    from rldynamics.toy.task import read_jsonl
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    train = read_jsonl(args.train)
+    train = read_items(args.train)
     arch = dataclass_from(args, ArchConfig)
     warmup = dataclass_from(args, WarmupConfig, "warmup-")
     losses = train_base(train, args.out, arch, warmup, args.seed)
@@ -44,17 +46,17 @@ def cmd_toy_base(args) -> None:
 
         model = AutoModelForCausalLM.from_pretrained(args.out)
         tokenizer = AutoTokenizer.from_pretrained(args.out)
-        acc = greedy_accuracy(model, tokenizer, read_jsonl(args.test))
+        acc = greedy_accuracy(model, tokenizer, read_items(args.test))
         log.info("base model greedy held-out accuracy (quick check, not lm-eval): %.3f", acc)
 
 
 def cmd_toy_rl(args) -> None:
     from rldynamics.checkpoints.rl import RLConfig
+    from rldynamics.models.rl_task import read_items
     from rldynamics.toy.rl import train_rl
-    from rldynamics.toy.task import read_jsonl
 
     rl = dataclass_from(args, RLConfig, "rl-")
-    train_rl(args.base, read_jsonl(args.train), args.out, rl, args.seed, threads=args.threads)
+    train_rl(args.base, read_items(args.train), args.out, rl, args.seed, threads=args.threads)
 
 
 # --- parsers ------------------------------------------------------------------------------

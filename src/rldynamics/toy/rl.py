@@ -1,7 +1,7 @@
 """Real RL on the toy base model: TRL's GRPOTrainer with a verifiable exact-match reward.
 
-The run itself is ``rldynamics.checkpoints.rl.train_grpo``, the same for every base; the toy world adds
-its plain-text prompts, its first-line reward and float32 checkpoints.
+The run itself is ``rldynamics.checkpoints.rl.train_grpo``, the same for every base; the toy
+world adds its plain-text prompts, its first-line reward and float32 checkpoints.
 """
 
 from __future__ import annotations
