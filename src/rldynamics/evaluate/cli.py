@@ -1,4 +1,5 @@
-"""The evaluate stage's commands."""
+"""The scoring stage's commands: ``evaluate`` (several models a process, each built from its
+recipe), ``gather`` (the tidy results table) and ``build`` (a rank-k or AlphaRL model on disk)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,41 @@ import logging
 from pathlib import Path
 
 from rldynamics.core.errors import InputError
+from rldynamics.evaluate.job import ScoringJob
 
 log = logging.getLogger("rldynamics")
 
 
-def _read_spec(text: str) -> dict:
-    """A scoring spec: inline JSON or the path of a JSON file."""
+def _read_spec(text: str) -> tuple[dict, str]:
+    """A scoring spec: inline JSON or the path of a JSON file; with how it was given."""
     try:
         if text.lstrip().startswith("{"):
-            return json.loads(text)
-        return json.loads(Path(text).read_text())
+            return json.loads(text), "--spec (inline JSON)"
+        return json.loads(Path(text).read_text()), f"--spec {text}"
     except FileNotFoundError as err:
         raise InputError(f"scoring spec file not found: {text}") from err
     except json.JSONDecodeError as err:
         raise InputError(f"scoring spec is not valid JSON ({err})") from err
+
+
+def scoring_job(args) -> ScoringJob:
+    """The job of an evaluate command: its --spec, or one model folder on one task (--model,
+    --task) with the task's own sampling settings."""
+    if args.spec:
+        return ScoringJob.from_spec(*_read_spec(args.spec))
+    if args.model and args.task:
+        spec = {
+            "run": args.run,
+            "base": args.base or args.model,
+            "benchmarks": [{"name": Path(args.task).stem, "task": args.task, "data": args.data}],
+            "models": [{"key": args.model, "folder": args.model, "model_kind": args.kind}],
+            "batch_size": args.batch_size,
+            "device": args.device,
+            "limit": args.limit,
+            "seed": args.seed,
+        }
+        return ScoringJob.from_spec(spec, "--model/--task")
+    raise InputError("evaluate needs --spec, or --model and --task")
 
 
 def cmd_build(args) -> None:
@@ -52,27 +74,9 @@ def cmd_build(args) -> None:
 def cmd_evaluate(args) -> None:
     from rldynamics.evaluate.scoring import score_models
 
-    if args.spec:
-        spec = _read_spec(args.spec)
-    elif args.model and args.task:
-        # One model folder on one task, with the task's own sampling settings.
-        spec = {
-            "run": args.run,
-            "base": args.base or args.model,
-            "benchmarks": [{"name": Path(args.task).stem, "task": args.task, "data": args.data}],
-            "models": [{"key": args.model, "folder": args.model, "model_kind": args.kind}],
-            "batch_size": args.batch_size,
-            "device": args.device,
-            "limit": args.limit,
-            "seed": args.seed,
-        }
-    else:
-        raise InputError("evaluate needs --spec, or --model and --task")
-    missing = [key for key in ("base", "benchmarks", "models") if key not in spec]
-    if missing:
-        raise InputError(f"scoring spec lacks {missing}")
-    table = score_models(spec, args.out_csv, args.out_json, args.out_items, args.out_completions)
-    log.info("%d result rows for %d models → %s", len(table), len(spec["models"]), args.out_csv)
+    job = scoring_job(args)
+    table = score_models(job, args.out_csv, args.out_json, args.out_items, args.out_completions)
+    log.info("%d result rows for %d models → %s", len(table), len(job.models), args.out_csv)
 
 
 def cmd_gather(args) -> None:
@@ -114,7 +118,7 @@ def _add_build(sub) -> None:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="score models with lm-eval (several per process)")
-    p.add_argument("--spec", help="scoring spec: JSON text or a JSON file (see evaluate.py)")
+    p.add_argument("--spec", help="scoring spec: JSON text or a JSON file (see evaluate/job.py)")
     p.add_argument("--model", help="without --spec: one model folder")
     p.add_argument("--base", help="without --spec: the folder the model is loaded from first")
     p.add_argument("--task", help="without --spec: an lm-eval task YAML")

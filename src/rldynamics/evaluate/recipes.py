@@ -1,13 +1,14 @@
 """Model recipes: the one place where a model's description becomes its tensors.
 
 A scored or built model is one of three recipes, each a small frozen dataclass that travels as
-JSON (to a vLLM worker, in a scoring spec):
+JSON (to a vLLM worker); a scoring job's model entry (:class:`rldynamics.evaluate.job.ModelEntry`)
+becomes one through :func:`recipe_from_spec`:
 
 - :class:`FolderModel`: a model folder as it is (base, RL checkpoint);
 - :class:`RankKModel`: W + λ · c · ΔW(k) from a factor file (AlphaRL Eq. 3), W being the base,
   or the model in ``container`` (AlphaRL's official-code adds its prediction to the window-end
   checkpoint); ``rest`` says where the tensors that are not decomposed come from;
-- :class:`Extrapolation`: the peer baseline, W_B + α (W_S − W_B) (:mod:`rldynamics.evaluate.recipes`).
+- :class:`Extrapolation`: the peer baseline, W_B + α (W_S − W_B) (below).
 
 :func:`changed_tensors` gives the tensors in which a recipe differs from the base (the hf
 backend copies them into its live model), :func:`full_tensors` every tensor of the model (the
@@ -35,6 +36,7 @@ import torch
 from rldynamics.core.errors import InputError
 from rldynamics.core.io import ModelWeights, load_factors
 from rldynamics.decompose.factors import parse_rank
+from rldynamics.evaluate.job import ModelEntry
 
 SCALES = ("frobenius", "none")
 RESTS = ("base", "rl")
@@ -94,38 +96,37 @@ Recipe = FolderModel | RankKModel | Extrapolation
 KINDS = {"folder": FolderModel, "rank-k": RankKModel, "extrapolation": Extrapolation}
 
 
-def recipe_from_spec(spec: dict, base: str | Path) -> Recipe:
-    """The recipe of one model of a scoring spec (see workflow/rules/common.smk, model_spec):
+def recipe_from_spec(model: ModelEntry, base: str | Path) -> Recipe:
+    """The recipe of one model of a scoring job (read and checked by
+    :meth:`rldynamics.evaluate.job.ModelEntry.from_spec`), on the job's ``base``:
 
     ``folder``; or ``factors`` + ``rank`` (+ ``scale``, ``lam``, ``rest``, ``rest_from``; with
     ``folder`` too, that folder is the container); or ``extrapolate`` {from, to, alpha}.
     """
     base = str(base)
-    where = f"model {spec.get('key', '?')!r}"
-    if spec.get("extrapolate"):
-        e = spec["extrapolate"]
-        missing = [k for k in ("from", "to", "alpha") if k not in e]
-        if missing:
-            raise InputError(f"{where}: 'extrapolate' lacks {missing}")
-        return Extrapolation(base, str(e["from"]), str(e["to"]), float(e["alpha"]))
-    if spec.get("factors"):
-        if spec.get("rank") is None:
-            raise InputError(f"{where}: 'factors' given without 'rank'")
-        folder = spec.get("folder")
-        container = str(folder) if folder and not same_folder(folder, base) else None
+    if model.extrapolate:
+        e = model.extrapolate
+        return Extrapolation(base, e.start, e.end, e.alpha)
+    if model.factors:
+        if model.rank is None:
+            raise InputError(f"model {model.key or '?'!r}: 'factors' given without 'rank'")
+        folder = model.folder
+        container = folder if folder and not same_folder(folder, base) else None
         return RankKModel(
             base=base,
-            factors=str(spec["factors"]),
-            rank=str(spec["rank"]),
-            scale=spec.get("scale", "frobenius"),
-            lam=float(spec.get("lam", 1.0)),
-            rest=spec.get("rest") or "base",
-            rest_from=str(spec["rest_from"]) if spec.get("rest_from") else None,
+            factors=model.factors,
+            rank=model.rank,
+            scale=model.scale,
+            lam=1.0 if model.lam is None else float(model.lam),
+            rest=model.rest,
+            rest_from=model.rest_from,
             container=container,
         )
-    if spec.get("folder"):
-        return FolderModel(base, str(spec["folder"]))
-    raise InputError(f"{where}: gives none of 'folder', 'factors', 'extrapolate'")
+    if model.folder:
+        return FolderModel(base, model.folder)
+    raise InputError(
+        f"model {model.key or '?'!r}: gives none of 'folder', 'factors', 'extrapolate'"
+    )
 
 
 def to_json(recipe: Recipe) -> dict:

@@ -2,14 +2,15 @@
 
 A benchmark is an lm-eval task YAML kept in ``workflow/tasks/`` (prompt, answer form,
 grading hooks); the pipeline only points it at its data and sets the sampling. A *scoring
-job* loads lm-eval, the tokenizer and the base model once, then scores a list of models:
+job* (:class:`rldynamics.evaluate.job.ScoringJob`, read once from the JSON spec) loads lm-eval,
+the tokenizer and the base model once, then scores a list of models:
 
 - a model folder (base, RL checkpoint): its tensors are copied into the loaded model;
 - a factor file (rank-k model, AlphaRL prediction): W0 + the rank-k update is formed in memory.
 
 Neither backend writes a model to disk: ``hf`` copies each model's tensors into its live model,
-``vllm`` (:mod:`rldynamics.evaluate.vllm_backend`) starts one engine per job and its workers build each
-model's tensors and reload them in place.
+``vllm`` (:mod:`rldynamics.evaluate.vllm_backend`) starts one engine per job and its workers
+build each model's tensors and reload them in place.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from rldynamics.core.columns import LABELS, RESULT_COLUMNS  # noqa: F401 (RESULT_COLUMNS re-exported)
+from rldynamics.core.columns import RESULT_COLUMNS
 from rldynamics.core.errors import InputError
 from rldynamics.core.grading import GRADER_VERSION, pass_ks
 from rldynamics.core.io import ModelWeights, atomic_path, write_csv
+from rldynamics.evaluate.job import ModelEntry, ScoringJob
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("hf", "vllm")
 
 
 # --- task configs ----------------------------------------------------------------------------
@@ -189,25 +189,29 @@ class ModelLoader:
         self._assign({name: self.base.get(name) for name in sorted(self._changed)})
         self._changed.clear()
 
-    def load(self, spec: dict) -> None:
-        """Make the live model the one ``spec`` describes."""
+    def load(self, model: ModelEntry) -> None:
+        """Make the live model the one a scoring job's ``model`` entry describes."""
         self.reset()
         # Derived tensors are rounded once, to the live model's dtype (float32 keeps them).
-        self._assign(model_tensors(spec, self.base, self.model.dtype))
+        self._assign(model_tensors(model, self.base, self.model.dtype))
 
 
-def model_tensors(spec: dict, base: ModelWeights, dtype=None) -> dict:
-    """The tensors in which a scoring spec's model differs from the base (or all of them):
+def model_tensors(model: ModelEntry, base: ModelWeights, dtype=None) -> dict:
+    """The tensors in which a scoring job's model differs from the base (or all of them):
     its recipe (:func:`rldynamics.evaluate.recipes.recipe_from_spec`) made into tensors.
 
+    ``model``: a job's model entry.
     ``dtype``: the torch dtype of the rank-k matrices (default the container's).
     """
     from rldynamics.evaluate.recipes import changed_tensors, recipe_from_spec
 
-    return changed_tensors(recipe_from_spec(spec, base.folder), base, dtype)
+    return changed_tensors(recipe_from_spec(model, base.folder), base, dtype)
 
 
 # --- scoring -----------------------------------------------------------------------------------
+
+# What lm-eval's JSON keeps of each model's results.
+RAW_KEYS = ("results", "n-samples", "configs", "versions", "higher_is_better")
 
 
 def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
@@ -236,110 +240,123 @@ def tidy_rows(results: dict, labels: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def _task_configs(spec: dict) -> list[dict]:
+def _task_configs(job: ScoringJob) -> list[dict]:
+    """Each benchmark's task config, named after the benchmark, with the job's sampling."""
+    generation = job.generation.to_json() if job.generation else None
     configs = []
-    for bench in spec["benchmarks"]:
-        config = task_config(
-            bench["task"], bench.get("data"), bench.get("dataset"), spec.get("generation")
-        )
-        config["task"] = bench["name"]
+    for bench in job.benchmarks:
+        dataset = bench.dataset.to_json() if bench.dataset else None
+        config = task_config(bench.task, bench.data, dataset, generation)
+        config["task"] = bench.name
         configs.append(config)
     return configs
 
 
 def score_models(
-    spec: dict,
+    job: ScoringJob,
     out_csv: str | Path,
     out_json: str | Path,
     out_items: str | Path | None = None,
     out_completions: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Score every model of ``spec`` on every benchmark; write tidy rows, lm-eval's JSON, the
-    per-item verdicts (``out_items``) and, where ``spec.log_samples`` is on, the completions
+    """Score every model of ``job`` on every benchmark; write tidy rows, lm-eval's JSON, the
+    per-item verdicts (``out_items``) and, where ``job.log_samples`` is on, the completions
     (``out_completions``, see ``rldynamics.evaluate.items``)."""
-    from rldynamics.evaluate.items import (
-        CompletionWriter,
-        completion_records,
-        item_frame,
-        item_rows,
-    )
+    from rldynamics.evaluate.items import CompletionWriter, completion_records, item_rows
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    backend = spec.get("backend", "hf")
-    if backend not in BACKENDS:
-        raise InputError(f"evaluate.backend must be one of {BACKENDS}, got {backend!r}")
-    from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
-    from lm_eval.utils import handle_non_serializable
+    configs = _task_configs(job)
+    settings = evaluate_settings(job, configs)
+    loader, lm = open_backend(job)
+    forms = {c["task"]: task_form(c) for c in configs}
+    keep_completions = job.log_samples and out_completions is not None
+    frames, raw, verdicts = [], {}, []
+    # a partial completions file is removed, not kept
+    with CompletionWriter(out_completions if keep_completions else None) as writer:
+        for model in job.models:
+            labels = job.labels(model)
+            results = score_model(model, loader, lm, configs, settings)
+            frames.append(tidy_rows(results, labels))
+            log_rows(frames[-1])
+            samples = results.get("samples") or {}
+            verdicts += item_rows(samples, labels)
+            writer.write(completion_records(samples, model.key, labels, forms))
+            raw[model.key] = {k: results[k] for k in RAW_KEYS if k in results}
+    return write_outputs(frames, raw, verdicts, out_csv, out_json, out_items)
 
-    configs = _task_configs(spec)
-    seed = int(spec.get("seed", 0))
-    task_manager = TaskManager(include_defaults=False)
+
+def evaluate_settings(job: ScoringJob, configs: list[dict], task_manager=None) -> dict:
+    """lm-eval's ``simple_evaluate`` arguments of the job, the same for every model: its items
+    (the first ``limit``, or the seeded ``item_limit`` subset of them), prompts and seeds."""
+    from lm_eval.tasks import TaskManager
+
+    if task_manager is None:
+        task_manager = TaskManager(include_defaults=False)
     items = (
-        item_subsets(configs, task_manager, spec.get("limit"), spec["item_limit"], seed)
-        if spec.get("item_limit")
+        item_subsets(configs, task_manager, job.limit, job.item_limit, job.seed)
+        if job.item_limit
         else None
     )
-    common = dict(
+    return dict(
         task_manager=task_manager,
         # lm-eval takes a limit (the first items) or a list of items, not both
-        limit=None if items else spec.get("limit"),
+        limit=None if items else job.limit,
         samples=items,
         # Per-item verdicts come from the logged samples: always logged, stored on request.
         log_samples=True,
-        apply_chat_template=bool(spec.get("chat_template", False)),
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
+        apply_chat_template=job.chat_template,
+        random_seed=job.seed,
+        numpy_random_seed=job.seed,
+        torch_random_seed=job.seed,
+        fewshot_random_seed=job.seed,
     )
-    loader = lm = None
-    if backend == "hf":
+
+
+def open_backend(job: ScoringJob):
+    """(loader, lm): what loads each model of the job and the lm-eval model that scores it
+    (hf: a live transformers model; vllm: one engine for the whole job, each model reloaded
+    in place, both in one object)."""
+    if job.backend == "hf":
         from lm_eval.models.huggingface import HFLM
 
-        trust = bool(spec.get("trust_remote_code", False))
-        loader = ModelLoader(
-            spec["base"], spec.get("device", "cpu"), spec.get("dtype", "auto"), trust
-        )
-        tokenizer = spec.get("tokenizer") or spec["base"]
+        trust = job.trust_remote_code
+        loader = ModelLoader(job.base, job.device, job.dtype, trust)
         lm = HFLM(
             pretrained=loader.model,
-            tokenizer=_load_tokenizer(tokenizer, trust),
-            batch_size=spec.get("batch_size", 64),
+            tokenizer=_load_tokenizer(job.tokenizer_folder, trust),
+            batch_size=job.batch_size,
         )
-    else:  # one engine for the whole job, each model reloaded in place
-        from rldynamics.evaluate.vllm_backend import VllmLM
+        return loader, lm
+    from rldynamics.evaluate.vllm_backend import VllmLM
 
-        loader = lm = VllmLM(spec)
-    keep_completions = bool(spec.get("log_samples", False)) and out_completions is not None
-    forms = {c["task"]: task_form(c) for c in configs}
-    frames, raw, verdicts = [], {}, []
-    writer = CompletionWriter(out_completions if keep_completions else None).__enter__()
-    try:
-        for model in spec["models"]:
-            labels = {k: model.get(k) for k in LABELS}
-            labels["run"] = spec.get("run")
-            log.info("scoring %s", model["key"])
-            loader.load(model)
-            results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **common)
-            if results is None:
-                raise RuntimeError(f"lm-eval returned no results for {model['key']}")
-            frame = tidy_rows(results, labels)
-            for _, row in frame.iterrows():
-                log.info(
-                    "  %s %s = %.4f (n=%s)", row["benchmark"], row["metric"], row["value"], row["n"]
-                )
-            frames.append(frame)
-            samples = results.get("samples") or {}
-            verdicts += item_rows(samples, labels)
-            writer.write(completion_records(samples, model["key"], labels, forms))
-            keep = ("results", "n-samples", "configs", "versions", "higher_is_better")
-            raw[model["key"]] = {k: results[k] for k in keep if k in results}
-    except BaseException as err:  # the partial completions file is removed, not kept
-        writer.__exit__(type(err), err, err.__traceback__)
-        raise
-    writer.__exit__(None, None, None)
+    engine = VllmLM(job)
+    return engine, engine
+
+
+def score_model(model: ModelEntry, loader, lm, configs: list[dict], settings: dict) -> dict:
+    """lm-eval's results of one model of the job (its samples logged)."""
+    from lm_eval import simple_evaluate
+
+    log.info("scoring %s", model.key)
+    loader.load(model)
+    results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **settings)
+    if results is None:
+        raise RuntimeError(f"lm-eval returned no results for {model.key}")
+    return results
+
+
+def log_rows(frame: pd.DataFrame) -> None:
+    for _, row in frame.iterrows():
+        log.info("  %s %s = %.4f (n=%s)", row["benchmark"], row["metric"], row["value"], row["n"])
+
+
+def write_outputs(frames, raw, verdicts, out_csv, out_json, out_items) -> pd.DataFrame:
+    """The job's per-item verdicts, lm-eval's JSON and the tidy rows (returned)."""
+    from lm_eval.utils import handle_non_serializable
+
+    from rldynamics.evaluate.items import item_frame
+
     if out_items is not None:
         write_csv(out_items, item_frame(verdicts))
     with atomic_path(out_json) as tmp:

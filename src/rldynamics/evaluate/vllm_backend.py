@@ -1,10 +1,11 @@
 """The ``vllm`` scoring backend: one vLLM engine per scoring job, each model reloaded in place.
 
 The engine loads the base once. For every model of the job its workers build the model's
-tensors themselves, from its recipe (:mod:`rldynamics.evaluate.recipes`: a folder, base + factors, an
-extrapolation), and hand them to vLLM's in-place ``reload_weights``: no model folder is written
-and no engine is started again. (Assigning tensors to the parameters directly fails once the
-engine has repacked its weights, as the CPU build does; ``reload_weights`` repacks them again.)
+tensors themselves, from its recipe (:mod:`rldynamics.evaluate.recipes`: a folder, base +
+factors, an extrapolation), and hand them to vLLM's in-place ``reload_weights``: no model
+folder is written and no engine is started again. (Assigning tensors to the parameters directly
+fails once the engine has repacked its weights, as the CPU build does; ``reload_weights``
+repacks them again.)
 
 :class:`VllmLM` is an lm-eval model of the project's own around that engine: lm-eval's own
 ``vllm`` model builds an engine per model, and cannot import under the CPU build (it asks for
@@ -24,6 +25,7 @@ import time
 from lm_eval.api.model import LM
 
 from rldynamics.core.errors import InputError
+from rldynamics.evaluate.job import ModelEntry, ScoringJob
 from rldynamics.evaluate.recipes import (
     FolderModel,
     describe,
@@ -82,47 +84,43 @@ def import_vllm():
     return vllm
 
 
-def engine_args(spec: dict) -> dict:
-    """vLLM's ``LLM`` arguments from a scoring spec (its ``vllm`` settings: memory share,
-    KV cache, max_model_len, tensor parallelism)."""
-    settings = spec.get("vllm") or {}
-    known = {"memory_share", "kv_cache_gib", "max_model_len", "tensor_parallel"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise InputError(f"evaluate.vllm: unknown key(s) {unknown}; known: {sorted(known)}")
-    tensor_parallel = settings.get("tensor_parallel") or max(1, int(spec.get("gpus", 1)))
+def engine_args(job: ScoringJob) -> dict:
+    """vLLM's ``LLM`` arguments of a scoring job (its ``vllm`` settings: memory share, KV cache,
+    max_model_len, tensor parallelism)."""
+    settings = job.vllm
+    tensor_parallel = settings.tensor_parallel or max(1, job.gpus)
     args = {
-        "model": str(spec["base"]),
-        "tokenizer": str(spec.get("tokenizer") or spec["base"]),
-        "dtype": spec.get("dtype", "auto"),
-        "seed": int(spec.get("seed", 0)),
-        "trust_remote_code": bool(spec.get("trust_remote_code", False)),
+        "model": job.base,
+        "tokenizer": job.tokenizer_folder,
+        "dtype": job.dtype,
+        "seed": job.seed,
+        "trust_remote_code": job.trust_remote_code,
         # A model too large for one GPU is split over the GPUs the job asked for.
         "tensor_parallel_size": int(tensor_parallel),
         "worker_extension_cls": f"{__name__}.{RecipeWorker.__qualname__}",
     }
     # Settings not given keep vLLM's own defaults (a spec written by the pipeline gives all).
-    if settings.get("memory_share") is not None:
-        args["gpu_memory_utilization"] = float(settings["memory_share"])
-    if settings.get("kv_cache_gib") is not None:
-        args["kv_cache_memory_bytes"] = int(float(settings["kv_cache_gib"]) * GiB)
-    if settings.get("max_model_len") is not None:
-        args["max_model_len"] = int(settings["max_model_len"])
+    if settings.memory_share is not None:
+        args["gpu_memory_utilization"] = float(settings.memory_share)
+    if settings.kv_cache_gib is not None:
+        args["kv_cache_memory_bytes"] = int(float(settings.kv_cache_gib) * GiB)
+    if settings.max_model_len is not None:
+        args["max_model_len"] = int(settings.max_model_len)
     return args
 
 
 class VllmLM(LM):
     """An lm-eval model around one long-lived vLLM engine whose weights :meth:`load` swaps."""
 
-    def __init__(self, spec: dict):
+    def __init__(self, job: ScoringJob):
         super().__init__()
         vllm = import_vllm()
         from transformers import AutoTokenizer
 
-        self.spec = spec
-        self.base = str(spec["base"])
-        self.seed = int(spec.get("seed", 0))
-        args = engine_args(spec)
+        self.job = job
+        self.base = job.base
+        self.seed = job.seed
+        args = engine_args(job)
         if args["trust_remote_code"]:
             log.warning(
                 "trust_remote_code is ON for %s (config base.trust_remote_code): code shipped "
@@ -140,8 +138,8 @@ class VllmLM(LM):
 
     # --- models -------------------------------------------------------------------------------
 
-    def load(self, model: dict) -> float:
-        """Make the engine's model the one a scoring spec's ``model`` entry describes; returns
+    def load(self, model: ModelEntry) -> float:
+        """Make the engine's model the one a scoring job's ``model`` entry describes; returns
         the seconds the switch took (0 when it is already loaded)."""
         recipe = recipe_from_spec(model, self.base)
         if recipe == self._loaded:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from rldynamics.core import stats
 from rldynamics.core.errors import InputError
+from rldynamics.evaluate.job import ScoringJob
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -37,9 +38,9 @@ def _task_path(task: str, workdir: Path) -> str:
     return str(workdir / path) if (workdir / path).exists() else str(REPO / path)
 
 
-def pilot_spec(config: dict, steps: list[int], workdir: Path, items: int) -> dict:
-    """The scoring spec of the pilot: base and final checkpoint, ``items`` seeded items of
-    every configured benchmark, the run's sampling."""
+def pilot_job(config: dict, steps: list[int], workdir: Path, items: int) -> ScoringJob:
+    """The scoring job of the pilot: base and final checkpoint, ``items`` seeded items of
+    every configured benchmark, the run's sampling (a spec as the DAG writes it, read once)."""
     results = workdir / "results" / config["run"]
     base = results / "models" / "base"
     final = results / "checkpoints" / f"step-{steps[-1]}"
@@ -65,7 +66,7 @@ def pilot_spec(config: dict, steps: list[int], workdir: Path, items: int) -> dic
         for name, bench in config["benchmarks"].items()
     ]
     labels = dict(k=None, lam=None, variant=None)
-    return {
+    spec = {
         "run": config["run"],
         "base": str(base),
         "benchmarks": benchmarks,
@@ -91,16 +92,17 @@ def pilot_spec(config: dict, steps: list[int], workdir: Path, items: int) -> dic
         "item_limit": items,
         "seed": config["seed"],
     }
+    return ScoringJob.from_spec(spec, "compute-plan --pilot")
 
 
-def _score(spec: dict, folder: Path, name: str):
-    """Score ``spec``; its wall time, per-item verdicts and completion records."""
+def _score(job: ScoringJob, folder: Path, name: str):
+    """Score ``job``; its wall time, per-item verdicts and completion records."""
     from rldynamics.evaluate.items import read_completions
     from rldynamics.evaluate.scoring import score_models
 
     out = {s: folder / f"{name}.{s}" for s in ("csv", "json", "items.csv", "jsonl.gz")}
     start = time.perf_counter()
-    score_models(spec, out["csv"], out["json"], out["items.csv"], out["jsonl.gz"])
+    score_models(job, out["csv"], out["json"], out["items.csv"], out["jsonl.gz"])
     wall = time.perf_counter() - start
     return wall, pd.read_csv(out["items.csv"]), list(read_completions(out["jsonl.gz"]))
 
@@ -144,14 +146,12 @@ def measure(config: dict, steps: list[int], workdir: Path, items: int = 4) -> di
     """The pilot's figures (see the module's docstring)."""
     from transformers import AutoTokenizer
 
-    spec = pilot_spec(config, steps, workdir, items)
+    job = pilot_job(config, steps, workdir, items)
     with tempfile.TemporaryDirectory(prefix="rldynamics-pilot-") as tmp:
         with generation_timer() as spent:
-            wall, verdicts, records = _score(spec, Path(tmp), "pilot")
+            wall, verdicts, records = _score(job, Path(tmp), "pilot")
     generating = spent[0]
-    tokenizer = AutoTokenizer.from_pretrained(
-        spec["base"], trust_remote_code=spec["trust_remote_code"]
-    )
+    tokenizer = AutoTokenizer.from_pretrained(job.base, trust_remote_code=job.trust_remote_code)
     lengths: dict[str, list[int]] = {}
     for record in records:
         for text in record["completions"]:
@@ -160,9 +160,9 @@ def measure(config: dict, steps: list[int], workdir: Path, items: int = 4) -> di
     generated = sum(sum(v) for v in lengths.values())
     throughput = generated / generating if generating > 0 else float("nan")
     # hf loads lm-eval and the base once per call; vllm starts an engine per model
-    starts = 1 if spec["backend"] == "hf" else len(spec["models"])
+    starts = 1 if job.backend == "hf" else len(job.models)
     engine_s = max(0.0, wall - generating) / starts
-    greedy = float(spec["generation"]["temperature"]) == 0
+    greedy = job.generation.temperature == 0
     per_benchmark, shares, correlations = {}, [], []
     for name, rows in verdicts.groupby("benchmark"):
         rows = rows.assign(score=rows["n_correct"] / rows["n_samples"])
@@ -189,7 +189,7 @@ def measure(config: dict, steps: list[int], workdir: Path, items: int = 4) -> di
         }
     return {
         "items_per_benchmark": items,
-        "samples": int(spec["generation"]["n"]),
+        "samples": job.generation.n,
         "generated_tokens": generated,
         "wall_s": wall,
         "generating_s": generating,
