@@ -160,3 +160,31 @@ def test_no_function_is_longer_than_80_lines():
                 if length > 80:
                     long.append(f"{path.relative_to(SOURCE)}:{node.lineno} {node.name} ({length})")
     assert long == [], long
+
+
+# Modules read at every command's start (the parser of every stage) or by the DAG in every
+# cluster job (workflow/rules/common.smk) must not pull in a heavy library.
+LIGHT = [
+    "rldynamics.cli",
+    "rldynamics.core.errors",
+    "rldynamics.core.variants",
+    "rldynamics.evaluate.runmodels",
+    "rldynamics.checkpoints.series",
+]
+HEAVY = ("torch", "pandas", "numpy", "lm_eval", "transformers", "matplotlib", "safetensors")
+
+
+def test_the_command_line_and_the_dag_start_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        f"for name in {LIGHT!r}: importlib.import_module(name)\n"
+        "import rldynamics.cli as cli\n"
+        "cli.build_parser()\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

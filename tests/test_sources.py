@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from rldynamics.checkpoints.collect import find_checkpoints
+from rldynamics.checkpoints.series import find_checkpoints
 from rldynamics.core.errors import InputError
 from rldynamics.core.io import ModelWeights
 from rldynamics.models.sources import download
@@ -211,3 +211,22 @@ def test_pipeline_downloads_from_an_offline_hf_cache(tmp_path):
         ModelWeights(out / "checkpoints/step-2").get("model.embed_tokens.weight"),
         tiny_weights(2, layers=1)["model.embed_tokens.weight"],
     )
+
+
+def test_manifest_command_checksums_step_folders_and_names_a_bad_one(tmp_path, capsys):
+    import pandas as pd
+
+    from rldynamics.cli import main
+
+    folders = [write_model(tmp_path / f"step-{s}", tiny_weights(s, layers=1)) for s in (5, 10)]
+    out = tmp_path / "manifest.csv"
+    sources = ["run/checkpoint-5", "run/checkpoint-10"]
+    args = ["manifest", "--out", str(out), *map(str, folders), "--sources", *sources]
+    assert main(args) == 0
+    manifest = pd.read_csv(out)
+    assert list(manifest["step"]) == [5, 10] and list(manifest["source"]) == sources
+    assert manifest["sha256"].str.len().eq(64).all()
+
+    (tmp_path / "final").mkdir()
+    assert main(["manifest", "--out", str(tmp_path / "m2.csv"), str(tmp_path / "final")]) == 2
+    assert "not a step-<N> or checkpoint-<N> folder" in capsys.readouterr().err

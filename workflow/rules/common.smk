@@ -20,7 +20,7 @@ from rldynamics.core.variants import (
     check_form,
 )
 from rldynamics.evaluate.runmodels import check_budgets, chunks, run_models, toy_steps
-from rldynamics.checkpoints.collect import find_checkpoints
+from rldynamics.checkpoints.series import find_checkpoints
 
 # Old trajectory-form names are refused with the new name, not with the schema's bare enum.
 if isinstance(config.get("dynamics"), dict) and "form" in config["dynamics"]:

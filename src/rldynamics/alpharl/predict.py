@@ -123,7 +123,7 @@ def predict(
     The window is the first ``fraction`` of the run's steps, or every checkpoint up to
     ``end_step`` (exactly one of the two). ``signal`` names the accuracy the fit read.
     ``relex`` also reads the ``base`` model and the ``checkpoints`` folder (any layout
-    :func:`rldynamics.core.windows.find_checkpoints` reads).
+    :func:`rldynamics.checkpoints.series.find_checkpoints` reads).
     """
     if (fraction is None) == (end_step is None):
         raise InputError("an AlphaRL window is a fraction or an end step (exactly one)")
@@ -183,7 +183,7 @@ def _rank1_factors(series: Series, window: list[int], updates: dict, series_file
 def _relex_factors(series: Series, window, base, checkpoints, target_step, series_file):
     """RELEX's ΔŴ of every module of the series, as full-rank factors, from the weights."""
     from rldynamics.alpharl.relex import as_factors, relex_updates
-    from rldynamics.checkpoints.collect import find_checkpoints
+    from rldynamics.checkpoints.series import find_checkpoints
 
     if base is None or checkpoints is None:
         raise InputError("variant 'relex' reads the weights: give the base and the checkpoints")

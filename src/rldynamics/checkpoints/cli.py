@@ -40,7 +40,7 @@ def cmd_collect(args) -> None:
 
 def cmd_manifest(args) -> None:
     from rldynamics.checkpoints.collect import write_manifest
-    from rldynamics.core.windows import STEP_FOLDER
+    from rldynamics.checkpoints.series import STEP_FOLDER
 
     if args.sources and len(args.sources) != len(args.folders):
         raise InputError("manifest: give one --sources entry per folder, in order")

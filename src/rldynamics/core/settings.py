@@ -90,3 +90,69 @@ def dataclass_from(args, cls, prefix: str = ""):
     """The settings dataclass ``cls`` read back from the flags of :func:`add_dataclass_args`."""
     key = prefix.replace("-", "_")
     return cls(**{f.name: getattr(args, f"{key}{f.name}") for f in dataclasses.fields(cls)})
+
+
+# --- the parameter metrics' flags (decompose, parameters, base-metrics) ---------------------
+
+
+def add_metric_args(p) -> None:
+    """The metric flags of a command that writes one checkpoint's metrics table."""
+    add_metric_settings_args(p)
+    add_base_metrics_arg(p)
+    p.add_argument("--run", help="run name written into the metrics table")
+    p.add_argument("--step", type=int, help="checkpoint step written into the metrics table")
+
+
+def add_metric_settings_args(p) -> None:
+    """--angle-ranks, --mask-fraction, --mask-rank with the defaults of MetricSettings."""
+    defaults = MetricSettings()
+    p.add_argument(
+        "--angle-ranks",
+        type=int,
+        nargs="+",
+        default=list(defaults.angle_ranks),
+        help="k of the principal angles between top-k singular subspaces",
+    )
+    p.add_argument(
+        "--mask-fraction",
+        type=float,
+        default=defaults.mask_fraction,
+        help="α: share of entries in the principal and low-magnitude masks",
+    )
+    p.add_argument(
+        "--mask-rank",
+        type=int,
+        default=defaults.mask_rank,
+        help="k of the rank-k reconstruction of W0 behind the principal mask",
+    )
+
+
+def add_base_metrics_arg(p) -> None:
+    """--base-metrics: W0's share, computed once per run."""
+    p.add_argument(
+        "--base-metrics",
+        help="W0's share of the metrics from `rldynamics base-metrics` (default: computed here "
+        "for every matrix)",
+    )
+
+
+def metric_settings(args) -> MetricSettings:
+    """MetricSettings from the flags of :func:`add_metric_settings_args`."""
+    return MetricSettings(
+        angle_ranks=tuple(args.angle_ranks),
+        mask_fraction=args.mask_fraction,
+        mask_rank=args.mask_rank,
+    )
+
+
+def set_threads(threads: int) -> None:
+    """torch's CPU threads (0: torch's own choice)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def metric_labels(args) -> dict:
+    """The run and step a metrics table is labelled with."""
+    return {"run": args.run, "step": args.step}

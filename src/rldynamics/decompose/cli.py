@@ -12,7 +12,7 @@ from rldynamics.core.settings import METHODS, Guard
 log = logging.getLogger("rldynamics")
 
 
-def _add_metric_args(p) -> None:
+def add_metric_args(p) -> None:
     add_metric_settings_args(p)
     add_base_metrics_arg(p)
     p.add_argument("--run", help="run name written into the metrics table")
@@ -70,7 +70,7 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _labels(args) -> dict:
+def metric_labels(args) -> dict:
     return {"run": args.run, "step": args.step}
 
 
@@ -98,7 +98,7 @@ def cmd_decompose(args) -> None:
         seed=args.seed,
         metrics_out=args.metrics_out,
         metric_settings=metric_settings(args) if args.metrics_out else None,
-        labels=_labels(args),
+        labels=metric_labels(args),
         base_metrics=args.base_metrics,
     )
     log.info(
@@ -155,7 +155,7 @@ def _add_decompose(sub) -> None:
     p.add_argument(
         "--metrics-out", help="also write this checkpoint's Path Not Taken metrics (CSV)"
     )
-    _add_metric_args(p)
+    add_metric_args(p)
     p.set_defaults(func=cmd_decompose)
 
 

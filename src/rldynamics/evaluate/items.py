@@ -139,7 +139,7 @@ def read_completions(path: str | Path):
 
 
 def accuracy_rows(items: pd.DataFrame, metric_values: pd.DataFrame) -> pd.DataFrame:
-    """Results rows (``evaluate.RESULT_COLUMNS``) from per-item metric values: the mean over
+    """Results rows (``core.columns.RESULT_COLUMNS``) from per-item metric values: the mean over
     items, and its standard error as lm-eval states it (sample sd / √items)."""
     keys = ["run", *MODEL_LABELS, "benchmark", "metric"]
     grouped = metric_values.groupby(keys, dropna=False, sort=False)["value"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rldynamics.core.columns import RESULT_COLUMNS
 from rldynamics.core.errors import InputError
-from rldynamics.evaluate.scoring import RESULT_COLUMNS
 
 
 def concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:

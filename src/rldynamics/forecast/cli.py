@@ -5,20 +5,11 @@ on finished runs). The maths is in :mod:`rldynamics.forecast.line`."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from rldynamics.core.errors import InputError
 from rldynamics.core.settings import METRIC_HELP, parse_metrics
 
 log = logging.getLogger("rldynamics")
-
-
-def _results(path):
-    import pandas as pd
-
-    if not Path(path).exists():
-        raise InputError(f"results table not found: {path}")
-    return pd.read_csv(path, dtype={"k": str, "variant": str})
 
 
 def _model_interval(items_path, metrics, model_kind, step, variant):
@@ -111,11 +102,11 @@ def table_forecast(args) -> None:
     import pandas as pd
 
     from rldynamics.core.io import write_csv, write_text
-    from rldynamics.evaluate.summary import average_accuracy
+    from rldynamics.evaluate.summary import average_accuracy, read_results
     from rldynamics.forecast.line import checkpoint_curve, forecast, forecast_row, verdict
 
     metrics = parse_metrics(args.metric)
-    table = _results(args.results)
+    table = read_results(args.results)
     curve = checkpoint_curve(average_accuracy(table, metrics))
     target = args.target_step or max(curve)
     run = str(table["run"].iloc[0])
@@ -146,7 +137,7 @@ def cmd_backtest(args) -> None:
     import pandas as pd
 
     from rldynamics.core.io import write_csv
-    from rldynamics.evaluate.summary import average_accuracy
+    from rldynamics.evaluate.summary import average_accuracy, read_results
     from rldynamics.figures.draw import backtest_figure
     from rldynamics.forecast.line import backtest, checkpoint_curve, coverage
 
@@ -155,7 +146,7 @@ def cmd_backtest(args) -> None:
     metrics = parse_metrics(args.metric)
     tables, curves = [], {}
     for i, path in enumerate(args.results):
-        results = _results(path)
+        results = read_results(path)
         run = str(results["run"].iloc[0])
         curves[run] = checkpoint_curve(average_accuracy(results, metrics))
         alpharl = pd.read_csv(args.alpharl[i], dtype={"window": str}) if args.alpharl else None

@@ -110,7 +110,7 @@ def check_base(base: Path, checkpoints: dict[int, Path]) -> None:
 
 def check_series(source: str, target_step: int) -> dict[int, Path]:
     """The checkpoints so far ({step: folder}): at least two, all before ``target_step``."""
-    from rldynamics.checkpoints.collect import find_checkpoints
+    from rldynamics.checkpoints.series import find_checkpoints
 
     if "*" not in source and not Path(source).is_dir():
         raise InputError(f"checkpoint folder not found: {source}")

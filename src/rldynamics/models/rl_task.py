@@ -1,10 +1,12 @@
 """The verifiable task of a real base's RL run: small additions asked in words.
 
-Operand pairs (a, b) with 0 ≤ a, b ≤ ``operand_max`` are drawn without replacement (the toy
-task's sampler), so the train and held-out test items share no pair. Each question is the
+Operand pairs (a, b) with 0 ≤ a, b ≤ ``operand_max`` are drawn without replacement
+(:func:`sample_pairs`, which the toy task draws with too), so the train and held-out test
+items share no pair. Each question is the
 configured prompt with ``{a}`` and ``{b}`` filled in; the answer is the sum, graded by the
 project's math grader (``rldynamics.core.grading``, form ``boxed``: a box or an answer statement
-such as "The answer is 17"), never by a first-line match.
+such as "The answer is 17"), never by a first-line match. A task's items travel as JSONL
+(:func:`write_items`, :func:`read_items`), the toy world's too.
 """
 
 from __future__ import annotations

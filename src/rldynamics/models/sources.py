@@ -1,4 +1,6 @@
-"""Model sources other than the toy world: a Hugging Face Hub repository at a revision.
+"""Model sources other than the toy world: a Hugging Face Hub repository at a revision, or a
+local HF folder whose weights and side files are linked or copied (:func:`copy_model`,
+which ``import-model`` and ``collect`` use).
 
 Only safetensors weights, configs and tokenizer files are fetched (never pickled weights);
 the access token, if any, comes from the environment (HF_TOKEN) and is never logged. The

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rldynamics.core.errors import InputError
 from rldynamics.core.selection import DEFAULT_PARAM_PATTERN
-from rldynamics.decompose.cli import (
-    _add_metric_args,
-    _labels,
+from rldynamics.core.settings import (
+    add_metric_args,
     add_metric_settings_args,
+    metric_labels,
     metric_settings,
     set_threads,
 )
@@ -29,7 +29,7 @@ def cmd_parameters(args) -> None:
         args.pattern,
         metric_settings(args),
         args.device,
-        _labels(args),
+        metric_labels(args),
         base_metrics=args.base_metrics,
     )
     log.info("%d metric rows of %s → %s", len(frame), args.checkpoint, args.out)
@@ -85,7 +85,7 @@ def _add_parameters(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--pattern", default=DEFAULT_PARAM_PATTERN, help="regex of parameter names")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    _add_metric_args(p)
+    add_metric_args(p)
     p.set_defaults(func=cmd_parameters)
 
 
