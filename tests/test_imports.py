@@ -188,3 +188,9 @@ def test_the_command_line_and_the_dag_start_without_heavy_libraries():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_repository_constant_is_the_checkout():
+    from rldynamics import REPOSITORY
+
+    assert (REPOSITORY / "Snakefile").is_file() and (REPOSITORY / "workflow" / "rules").is_dir()

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import yaml
 
+from rldynamics import REPOSITORY
 from rldynamics.core.errors import InputError
 
 log = logging.getLogger("rldynamics")
 
 # The repository's Snakefile: the package lives in <repo>/src/rldynamics.
-SNAKEFILE = Path(__file__).resolve().parents[2] / "Snakefile"
+SNAKEFILE = REPOSITORY / "Snakefile"
 
 
 def snakemake_command(*args) -> list[str]:

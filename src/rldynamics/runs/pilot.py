@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rldynamics import REPOSITORY
 from rldynamics.core import stats
 from rldynamics.core.errors import InputError
 from rldynamics.evaluate.job import ScoringJob
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPOSITORY
 
 
 def _task_path(task: str, workdir: Path) -> str:
