@@ -1,5 +1,5 @@
-"""The ``decompose`` command (factors of ΔW and, in the same pass, the parameter metrics) and the
-parameter-metric flags it shares with ``parameters`` and ``base-metrics``."""
+"""The ``decompose`` command: factors of ΔW and, in the same pass, the parameter metrics (their
+flags are core.settings', shared with ``parameters`` and ``base-metrics``)."""
 
 from __future__ import annotations
 
@@ -7,71 +7,16 @@ import logging
 
 from rldynamics.core.errors import InputError
 from rldynamics.core.selection import DEFAULT_PARAM_PATTERN
-from rldynamics.core.settings import METHODS, Guard
+from rldynamics.core.settings import (
+    METHODS,
+    Guard,
+    add_metric_args,
+    metric_labels,
+    metric_settings,
+    set_threads,
+)
 
 log = logging.getLogger("rldynamics")
-
-
-def add_metric_args(p) -> None:
-    add_metric_settings_args(p)
-    add_base_metrics_arg(p)
-    p.add_argument("--run", help="run name written into the metrics table")
-    p.add_argument("--step", type=int, help="checkpoint step written into the metrics table")
-
-
-def add_metric_settings_args(p) -> None:
-    """--angle-ranks, --mask-fraction, --mask-rank with the defaults of MetricSettings."""
-    from rldynamics.core.settings import MetricSettings
-
-    defaults = MetricSettings()
-    p.add_argument(
-        "--angle-ranks",
-        type=int,
-        nargs="+",
-        default=list(defaults.angle_ranks),
-        help="k of the principal angles between top-k singular subspaces",
-    )
-    p.add_argument(
-        "--mask-fraction",
-        type=float,
-        default=defaults.mask_fraction,
-        help="α: share of entries in the principal and low-magnitude masks",
-    )
-    p.add_argument(
-        "--mask-rank",
-        type=int,
-        default=defaults.mask_rank,
-        help="k of the rank-k reconstruction of W0 behind the principal mask",
-    )
-
-
-def add_base_metrics_arg(p) -> None:
-    p.add_argument(
-        "--base-metrics",
-        help="W0's share of the metrics from `rldynamics base-metrics` (default: computed here "
-        "for every matrix)",
-    )
-
-
-def metric_settings(args):
-    from rldynamics.core.settings import MetricSettings
-
-    return MetricSettings(
-        angle_ranks=tuple(args.angle_ranks),
-        mask_fraction=args.mask_fraction,
-        mask_rank=args.mask_rank,
-    )
-
-
-def set_threads(threads: int) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def metric_labels(args) -> dict:
-    return {"run": args.run, "step": args.step}
 
 
 def cmd_decompose(args) -> None:
