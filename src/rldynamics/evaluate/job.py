@@ -27,12 +27,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from rldynamics.core.columns import MODEL_LABELS
 from rldynamics.core.errors import InputError
 
 BACKENDS = ("hf", "vllm")
 VLLM_KEYS = ("memory_share", "kv_cache_gib", "max_model_len", "tensor_parallel")
-# The labels that tell a job's models apart in the tables (core.columns.LABELS, less the run).
-MODEL_LABEL_KEYS = ("model_kind", "step", "k", "lam", "variant")
 # The job's settings that are plain JSON values (ScoringJob.to_json writes them as they are).
 PLAIN_SETTINGS = (
     "chat_template",
@@ -256,16 +255,24 @@ class ModelEntry:
             rest_from=_get(data, "rest_from", "a string", where) or None,
             extrapolate=_extrapolate(data, where),
         )
-        if entry.extrapolate is None and entry.factors and entry.rank is None:
-            raise InputError(f"{where}: 'factors' given without 'rank'")
-        if not (entry.extrapolate or entry.factors or entry.folder):
-            raise InputError(f"{where}: gives none of 'folder', 'factors', 'extrapolate'")
+        if entry.source_problem:
+            raise InputError(f"{where}: {entry.source_problem}")
         return entry
+
+    @property
+    def source_problem(self) -> str | None:
+        """What makes this entry's source unreadable (None: a folder, factors with a rank, or
+        an extrapolation)."""
+        if self.extrapolate is None and self.factors and self.rank is None:
+            return "'factors' given without 'rank'"
+        if not (self.extrapolate or self.factors or self.folder):
+            return "gives none of 'folder', 'factors', 'extrapolate'"
+        return None
 
     @property
     def labels(self) -> dict:
         """{model_kind, step, k, lam, variant} as given (null where not)."""
-        return {key: getattr(self, key) for key in MODEL_LABEL_KEYS}
+        return {key: getattr(self, key) for key in MODEL_LABELS}
 
     def to_json(self) -> dict:
         out = {"key": self.key, **self.labels}
@@ -284,9 +291,7 @@ def _extrapolate(data: dict, where: str) -> Extrapolate | None:
     e = _get(data, "extrapolate", "an object", where)
     if not e:
         return None
-    missing = [k for k in ("from", "to", "alpha") if e.get(k) is None]
-    if missing:
-        raise InputError(f"{where}: 'extrapolate' lacks {missing}")
+    _require(e, ("from", "to", "alpha"), where, "'extrapolate'")
     inner = f"{where}: extrapolate"
     return Extrapolate(
         _get(e, "from", "a string", inner),

@@ -104,12 +104,12 @@ def recipe_from_spec(model: ModelEntry, base: str | Path) -> Recipe:
     ``folder`` too, that folder is the container); or ``extrapolate`` {from, to, alpha}.
     """
     base = str(base)
+    if model.source_problem:
+        raise InputError(f"model {model.key or '?'!r}: {model.source_problem}")
     if model.extrapolate:
         e = model.extrapolate
         return Extrapolation(base, e.start, e.end, e.alpha)
     if model.factors:
-        if model.rank is None:
-            raise InputError(f"model {model.key or '?'!r}: 'factors' given without 'rank'")
         folder = model.folder
         container = folder if folder and not same_folder(folder, base) else None
         return RankKModel(
@@ -122,11 +122,7 @@ def recipe_from_spec(model: ModelEntry, base: str | Path) -> Recipe:
             rest_from=model.rest_from,
             container=container,
         )
-    if model.folder:
-        return FolderModel(base, model.folder)
-    raise InputError(
-        f"model {model.key or '?'!r}: gives none of 'folder', 'factors', 'extrapolate'"
-    )
+    return FolderModel(base, model.folder)
 
 
 def to_json(recipe: Recipe) -> dict:

@@ -28,7 +28,6 @@ from rldynamics.core.errors import InputError
 from rldynamics.evaluate.job import ScoringJob
 
 log = logging.getLogger(__name__)
-REPO = REPOSITORY
 
 
 def _task_path(task: str, workdir: Path) -> str:
@@ -36,7 +35,7 @@ def _task_path(task: str, workdir: Path) -> str:
     path = Path(task)
     if path.is_absolute():
         return str(path)
-    return str(workdir / path) if (workdir / path).exists() else str(REPO / path)
+    return str(workdir / path) if (workdir / path).exists() else str(REPOSITORY / path)
 
 
 def pilot_job(config: dict, steps: list[int], workdir: Path, items: int) -> ScoringJob:
