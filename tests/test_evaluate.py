@@ -413,3 +413,36 @@ def test_the_items_of_a_job_are_its_limit_or_its_seeded_subset(tmp_path):
     subset = evaluate_settings(replace(job, item_limit=5), configs, settings["task_manager"])
     # lm-eval takes a limit or a list of items, not both: the subset is drawn among the limit's
     assert subset["limit"] is None and subset["samples"] == {"arith": seeded_items(8, 5, 7)}
+
+
+def test_lm_eval_work_that_no_model_changes_is_done_once_per_process(monkeypatch):
+    """The environment report is collected for the first model and copied to the others;
+    compiled prompt templates render exactly as lm-eval's own apply_template does."""
+    import lm_eval.evaluator
+    import lm_eval.utils
+
+    from rldynamics.evaluate.scoring import reuse_lm_eval_model_independent_work
+
+    calls = []
+
+    def collect(storage):
+        calls.append(1)
+        storage["pretty_env_info"] = {"report": len(calls)}
+
+    original_template = lm_eval.utils.apply_template
+    monkeypatch.setattr(lm_eval.evaluator, "add_env_info", collect)
+    monkeypatch.setattr(lm_eval.utils, "apply_template", original_template)
+    reuse_lm_eval_model_independent_work()
+    reuse_lm_eval_model_independent_work()  # a second call wraps nothing twice
+    first, second = {}, {}
+    lm_eval.evaluator.add_env_info(first)
+    lm_eval.evaluator.add_env_info(second)
+    assert len(calls) == 1 and first == second == {"pretty_env_info": {"report": 1}}
+    second["pretty_env_info"]["report"] = 2  # each model's results get their own copy
+    assert first["pretty_env_info"]["report"] == 1
+
+    doc = {"question": "57+68=", "answer": "125"}
+    for template in ("{{question}}", "Q: {{question | regex_replace('=', '')}}\nA:"):
+        assert lm_eval.utils.apply_template(template, doc) == original_template(template, doc)
+    with pytest.raises(Exception, match="missing"):  # StrictUndefined, as lm-eval's own
+        lm_eval.utils.apply_template("{{missing}}", doc)

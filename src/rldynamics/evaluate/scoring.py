@@ -16,6 +16,7 @@ build each model's tensors and reload them in place.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -334,10 +335,46 @@ def open_backend(job: ScoringJob):
     return engine, engine
 
 
+def reuse_lm_eval_model_independent_work() -> None:
+    """Do once per process two things lm-eval redoes for every model of a job, both the same
+    for all of them (measured on a toy model: 1.3 of its 2.1 s per model, mostly the first).
+
+    - ``add_env_info`` puts torch's ``collect_env`` report into every model's results; it runs
+      ``pip list`` and other programs (~0.85 s). It is collected for the first model and copied
+      to the others (the environment does not change within a job; our outputs do not keep it).
+    - ``apply_template`` compiles each prompt template (Jinja) anew for every item of every
+      model (~0.4 s a model); compiled templates are kept, so each renders as it did.
+    """
+    import lm_eval.evaluator
+    import lm_eval.utils
+
+    if getattr(lm_eval.evaluator.add_env_info, "reused", False):
+        return
+    collect_environment = lm_eval.evaluator.add_env_info
+    environment: dict = {}
+
+    def add_env_info(storage: dict) -> None:
+        if not environment:
+            collect_environment(environment)
+        storage.update(copy.deepcopy(environment))
+
+    @functools.lru_cache(maxsize=256)
+    def compiled(template: str):
+        return lm_eval.utils.env.from_string(template)
+
+    def apply_template(template: str, doc: dict) -> str:
+        return compiled(template).render(**doc)
+
+    add_env_info.reused = True
+    lm_eval.evaluator.add_env_info = add_env_info
+    lm_eval.utils.apply_template = apply_template
+
+
 def score_model(model: ModelEntry, loader, lm, configs: list[dict], settings: dict) -> dict:
     """lm-eval's results of one model of the job (its samples logged)."""
     from lm_eval import simple_evaluate
 
+    reuse_lm_eval_model_independent_work()
     log.info("scoring %s", model.key)
     loader.load(model)
     results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **settings)
