@@ -603,3 +603,24 @@ def test_the_seeds_backtests_are_pooled_with_their_coverage():
     assert list(pooled["seed"]) == [1, 1, 2, 2] and coverage(pooled) == (3, 4)
     with pytest.raises(InputError, match="2 backtest tables for 3 seeds"):
         merge_backtests([table([True]), table([False])], [1, 2, 3])
+
+
+def test_pass_at_k_items_read_from_a_csv_of_integer_counts():
+    """Verdicts as read back from items.csv (integer counts): the pass@k share of each item
+    replaces its count (pandas 3 refused to write the shares into the integer column)."""
+    verdicts = pd.DataFrame(
+        {
+            "benchmark": ["math"] * 3 + ["toy"],
+            "model_kind": ["base"] * 4,
+            "step": [0] * 4,
+            "k": [None] * 4,
+            "lam": [None] * 4,
+            "variant": [None] * 4,
+            "item": [0, 1, 2, 0],
+            "n_samples": [4, 4, 4, 1],
+            "n_correct": [0, 1, 3, 1],
+        }
+    )
+    scored = claims.item_scores(verdicts, {"math": "pass@2", "toy": "acc"})
+    assert list(scored["n_correct"]) == [0.0, 0.5, 1.0, 1.0]
+    assert list(scored["n_samples"]) == [1, 1, 1, 1]

@@ -180,6 +180,9 @@ def item_scores(items: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
     if frame.empty:
         raise InputError(f"no item verdicts of the benchmarks {sorted(metrics)}")
     frame["model"] = [model_id(r) for r in frame.to_dict("records")]
+    if any(metric != "acc" for metric in metrics.values()):
+        # counts read from CSV are integers, a pass@k share is not (pandas 3 refuses to mix)
+        frame["n_correct"] = frame["n_correct"].astype(float)
     for bench, metric in metrics.items():
         if metric == "acc":
             continue
