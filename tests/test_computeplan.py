@@ -455,3 +455,19 @@ def test_plan_settings_are_the_configured_figures():
     assert isinstance(settings["throughput"], float) and settings["throughput"] == 2500
     assert (settings["engine_start_s"], settings["decompose_gpu_s"]) == (120, 60)
     assert settings["backend"] == "vllm" and settings["benchmarks"] is figures
+
+
+def test_a_vllm_pilot_scores_with_the_configured_engine(tmp_path):
+    """The pilot's scoring job carries evaluate.vllm as the pipeline's scoring jobs do (it
+    ran with vLLM's own defaults before)."""
+    from rldynamics.runs.pilot import pilot_job
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["evaluate"]["backend"] = "vllm"
+    config["evaluate"]["vllm"] = {"memory_share": 0.5, "kv_cache_gib": 2}
+    results = tmp_path / "results" / config["run"]
+    for folder in ("models/base", "checkpoints/step-200"):
+        (results / folder).mkdir(parents=True)
+    job = pilot_job(config, [100, 200], tmp_path, items=4)
+    assert job.backend == "vllm"
+    assert (job.vllm.memory_share, job.vllm.kv_cache_gib) == (0.5, 2)

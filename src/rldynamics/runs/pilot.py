@@ -92,6 +92,8 @@ def pilot_job(config: dict, steps: list[int], workdir: Path, items: int) -> Scor
         "item_limit": items,
         "seed": config["seed"],
     }
+    if ev["backend"] == "vllm":  # the engine's settings, as the pipeline's scoring jobs get them
+        spec["vllm"] = ev["vllm"]
     return ScoringJob.from_spec(spec, "compute-plan --pilot")
 
 
