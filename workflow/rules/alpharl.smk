@@ -4,6 +4,14 @@
 # others (evaluate.smk).
 
 
+# Gathering small tables (and drawing them) takes a second or two: these jobs run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    alpharl_table,
+    forecast,
+    backtest,
+
+
 rule alpharl_predict:
     input:
         unpack(alpharl_inputs),

@@ -1,6 +1,12 @@
 # Rank-1 recovery of the RL gain and the linearity of rank-1 trajectories.
 
 
+# Gathering small tables (and drawing them) takes a second or two: these jobs run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    recovery,
+
+
 rule recovery:
     input:
         f"{RESULTS}/tables/results.csv",

@@ -3,6 +3,14 @@
 # checkpoints (what the fits read), one of everything.
 
 
+# Gathering small tables (and drawing them) takes a second or two: these jobs run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    checkpoint_results,
+    results,
+    item_verdicts,
+
+
 rule evaluate:
     input:
         unpack(scoring_inputs),

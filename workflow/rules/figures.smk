@@ -1,6 +1,12 @@
 # The figures: each reads only the tables. A single-checkpoint run has no trajectory figures.
 
 
+# Gathering small tables (and drawing them) takes a second or two: these jobs run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    figures,
+
+
 rule figures:
     input:
         unpack(trajectory_tables),

@@ -5,6 +5,12 @@
 PARAMETER_FIGURES = ["update_sparsity", "principal_angles", "spectral_drift"]
 
 
+# Gathering small tables (and drawing them) takes a second or two: these jobs run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    parameter_figures,
+
+
 rule base_metrics:
     input:
         base=f"{RESULTS}/models/base",
