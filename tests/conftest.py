@@ -120,13 +120,55 @@ def snakemake(workdir, *args, env=None):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
 
 
+# --- the test Slurm: a single-node cluster on this machine (tests/slurm/cluster.sh) -------
+
+SKIP_SLURM = os.environ.get("RLDYNAMICS_SKIP_SLURM") == "1"
+SLURM_PROFILES = ["--profile", str(REPO / "profiles/slurm")]
+SLURM_PROFILES += ["--profile", str(REPO / "tests/slurm/profile")]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory):
-    """The reduced toy world run once, locally, for every test that compares against it."""
+def slurm(tmp_path_factory):
+    """SLURM_CONF-bearing environment of a freshly started single-node cluster (Debian's
+    slurm-wlm and munge, installed when missing; root is needed to start the daemons)."""
+    if SKIP_SLURM:
+        pytest.skip("RLDYNAMICS_SKIP_SLURM=1")
+    assert os.geteuid() == 0, "the test Slurm starts daemons: run the tests as root"
+    cluster = str(REPO / "tests/slurm/cluster.sh")
+    state = tmp_path_factory.mktemp("slurm")
+    env = dict(os.environ, SLURMCTLD_PORT=str(free_port()), SLURMD_PORT=str(free_port()))
+    up = subprocess.run(
+        ["bash", cluster, "up", str(state)], capture_output=True, text=True, env=env
+    )
+    assert up.returncode == 0, up.stderr[-3000:]
+    env["SLURM_CONF"] = up.stdout.strip().splitlines()[-1]
+    yield env
+    subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True)
+    subprocess.run(["bash", cluster, "down", str(state)], env=env, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def finished_run(request, tmp_path_factory):
+    """The reduced toy world run once, for every test that reads it or compares against it:
+    through the test Slurm with profiles/slurm (tests/test_slurm.py reads its log), or
+    locally where RLDYNAMICS_SKIP_SLURM=1. Its snakemake output is kept in snakemake.log.
+    (tests/test_pipeline.py runs it again locally, killed twice, and compares the tables.)"""
     workdir = tmp_path_factory.mktemp("pipeline")
     (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    if SKIP_SLURM:
+        proc = snakemake(workdir)
+    else:
+        proc = snakemake(workdir, *SLURM_PROFILES, env=request.getfixturevalue("slurm"))
+    (workdir / "snakemake.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
     return workdir
 
 

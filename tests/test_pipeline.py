@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -136,28 +134,14 @@ def _kill_while(run, logs, deadline):
     run.wait()
 
 
-# What the killed run starts from: the shared run less everything from the decomposition on
-# (its base model and RL checkpoints kept, with Snakemake's records of them).
-AFTER_COLLECT = ["factors", "parameters", "eval", "dynamics", "alpharl", "tables", "figures"]
-AFTER_COLLECT += ["forecast.md", "provenance.json", "logs/decompose", "logs/eval"]
-
-
-def copy_up_to_the_checkpoints(finished, workdir: Path) -> None:
-    shutil.copytree(finished, workdir, dirs_exist_ok=True, symlinks=True)
-    results = workdir / "results/ci"
-    for name in AFTER_COLLECT:
-        path = results / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
 def test_killed_run_resumes_to_the_same_results(finished_run, tmp_path):
-    """From the shared run's checkpoints: SIGKILL the whole pipeline while a decompose job
-    runs, rerun; SIGKILL it again while a scoring job runs, rerun: tables and provenance are
-    those of the uninterrupted run. (That two runs of one config from nothing agree to the
-    byte is shown by tests/test_slurm.py, which runs it again through Slurm.)"""
+    """SIGKILL the whole pipeline while a decompose job runs, rerun; SIGKILL it again while a
+    scoring job runs, rerun: tables and provenance are those of the shared run, made without
+    interruption (and through the test Slurm, unless RLDYNAMICS_SKIP_SLURM=1): two runs of one
+    config agree to the byte, resumed or not, local or through profiles/slurm."""
     import time
 
-    copy_up_to_the_checkpoints(finished_run, tmp_path)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
     cmd += ["--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
