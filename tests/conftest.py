@@ -19,6 +19,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
+from rldynamics.core.selection import DEFAULT_PARAM_PATTERN  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -175,7 +177,7 @@ def finished_run(long_runs):
     """The reduced toy world run once, for every test that reads it or compares against it:
     through the test Slurm with profiles/slurm (tests/test_slurm.py reads its log), or
     locally where RLDYNAMICS_SKIP_SLURM=1. Its snakemake output is kept in snakemake.log.
-    (tests/test_pipeline.py runs it again locally, killed twice, and compares the tables.)"""
+    (tests/test_pipeline_runs.py runs it again locally, killed twice, and compares the tables.)"""
     return long_runs.wait("toy")
 
 
@@ -297,8 +299,9 @@ def smollm2_base(long_runs):
 
 
 SMOLLM2_REDUCED_LAYERS = (0, 15, 29)
-SMOLLM2_REDUCED_PATTERN = (
-    r"^model\.layers\.(0|15|29)\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.weight$"
+# The default pattern (every decoder layer's attention and MLP matrices) on those layers only.
+SMOLLM2_REDUCED_PATTERN = DEFAULT_PARAM_PATTERN.replace(
+    r"\d+", "(" + "|".join(map(str, SMOLLM2_REDUCED_LAYERS)) + ")", 1
 )
 
 

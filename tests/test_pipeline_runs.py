@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REDUCED, REPO, same_tables, snakemake
+from tests.conftest import REDUCED, offline, same_tables, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +46,7 @@ def test_killed_run_resumes_to_the_same_results(request, tmp_path):
     import time
 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(REDUCED))
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
-    cmd += ["--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    env, cmd = offline(), snakemake_command(tmp_path)
     deadline = time.monotonic() + 600
     for stage in ("decompose", "eval"):
         run = subprocess.Popen(

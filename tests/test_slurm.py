@@ -1,7 +1,8 @@
 """profiles/slurm against a real Slurm: a single-node cluster brought up on this machine
 (tests/slurm/cluster.sh, Debian's slurm-wlm and munge; fixture ``slurm`` in conftest.py). The
 suite's shared reduced toy world (fixture ``finished_run``) is made through it; this module
-checks what Slurm did, and tests/test_pipeline.py compares its tables with a local run's.
+checks what Slurm did, and tests/test_pipeline_runs.py compares its tables with a local
+run's.
 
 Needs root (it starts daemons and may install packages). Set RLDYNAMICS_SKIP_SLURM=1 to
 leave it out on a machine where that cannot be done (the shared run is then made locally);

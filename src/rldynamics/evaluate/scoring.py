@@ -270,6 +270,7 @@ def score_models(
     configs = _task_configs(job)
     settings = evaluate_settings(job, configs)
     loader, lm = open_backend(job)
+    reuse_lm_eval_model_independent_work()
     forms = {c["task"]: task_form(c) for c in configs}
     keep_completions = job.log_samples and out_completions is not None
     frames, raw, verdicts = [], {}, []
@@ -374,7 +375,6 @@ def score_model(model: ModelEntry, loader, lm, configs: list[dict], settings: di
     """lm-eval's results of one model of the job (its samples logged)."""
     from lm_eval import simple_evaluate
 
-    reuse_lm_eval_model_independent_work()
     log.info("scoring %s", model.key)
     loader.load(model)
     results = simple_evaluate(model=lm, tasks=copy.deepcopy(configs), **settings)

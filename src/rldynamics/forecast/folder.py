@@ -27,7 +27,7 @@ from rldynamics.core.errors import InputError
 
 log = logging.getLogger("rldynamics")
 
-# The repository's Snakefile: the package lives in <repo>/src/rldynamics.
+# The Snakefile of the checkout the package runs from.
 SNAKEFILE = REPOSITORY / "Snakefile"
 
 
