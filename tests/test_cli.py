@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rldynamics.cli import main
 
 
@@ -105,6 +107,76 @@ def test_decompose_and_build_by_hand_with_the_new_flags(model_pair, tmp_path, ca
         == 2
     )
     assert "parameter-metric table not found" in capsys.readouterr().err
+
+
+def test_a_batch_of_checkpoints_gives_each_the_files_of_its_own_job(model_pair, tmp_path):
+    """One process for several checkpoints (the pipeline's decompose batches): each factor
+    file holds the tensors and metadata, and each metrics table the bytes, that a job of its
+    own writes."""
+    import torch
+
+    from tests.conftest import write_model
+
+    base_dir, rl_dir, base, _ = model_pair
+    gen = torch.Generator().manual_seed(2)
+    later = {k: v + 0.02 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    later_dir = write_model(tmp_path / "rl-later", later)
+    common = ["decompose", "--base", str(base_dir), "--rank", "2", "--device", "cpu"]
+    common += ["--angle-ranks", "1", "2", "--run", "r"]
+    base_metrics = tmp_path / "w0.safetensors"
+    w0 = ["base-metrics", "--base", str(base_dir), "--out", str(base_metrics)]
+    assert main([*w0, "--angle-ranks", "1", "2", "--device", "cpu"]) == 0
+    common += ["--base-metrics", str(base_metrics)]
+    batch = tmp_path / "batch"
+    args = [*common, "--checkpoint", str(rl_dir), str(later_dir), "--steps", "5", "10"]
+    assert main([*args, "--out-dir", str(batch), "--metrics-out-dir", str(batch)]) == 0
+    assert sorted(p.name for p in batch.iterdir()) == [
+        "step-10.csv",
+        "step-10.safetensors",
+        "step-5.csv",
+        "step-5.safetensors",
+    ]
+    for step, folder in (("5", rl_dir), ("10", later_dir)):
+        one = tmp_path / f"one-{step}"
+        single = [*common, "--checkpoint", str(folder), "--step", step]
+        single += ["--out", str(one / "f.safetensors"), "--metrics-out", str(one / "m.csv")]
+        assert main(single) == 0
+        assert same_safetensors(batch / f"step-{step}.safetensors", one / "f.safetensors")
+        assert (batch / f"step-{step}.csv").read_text() == (one / "m.csv").read_text()
+
+
+def same_safetensors(left, right) -> bool:
+    """Equal metadata and tensors (the header's key order varies from one write to the next)."""
+    from safetensors import safe_open
+
+    with safe_open(left, "pt") as a, safe_open(right, "pt") as b:
+        if a.metadata() != b.metadata() or set(a.keys()) != set(b.keys()):
+            return False
+        return all(a.get_tensor(k).equal(b.get_tensor(k)) for k in a.keys())
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--out", "f", "--checkpoint", "a", "b"], "--out names one factor file but 2"),
+        (["--checkpoint", "a"], "give --out (one checkpoint) or --out-dir"),
+        (["--out", "f", "--out-dir", "d", "--checkpoint", "a"], "--out and --out-dir"),
+        (["--out-dir", "d", "--checkpoint", "a", "b", "--steps", "1"], "one distinct step per"),
+        (["--out-dir", "d", "--checkpoint", "a", "b", "--steps", "1", "1"], "distinct step"),
+        (["--out-dir", "d", "--checkpoint", "a", "--steps", "1", "--step", "1"], "--steps"),
+        (["--out", "f", "--checkpoint", "a", "--steps", "1"], "go with --out-dir"),
+        (
+            ["--out-dir", "d", "--checkpoint", "a", "--steps", "1", "--base-metrics", "w"],
+            "--base-metrics is used with --metrics-out-dir",
+        ),
+    ],
+)
+def test_decompose_names_the_flags_that_do_not_fit(tmp_path, monkeypatch, capsys, flags, message):
+    monkeypatch.chdir(tmp_path)  # the flags' relative paths: nothing may be written there
+    code = main(["decompose", "--base", str(tmp_path / "b"), "--rank", "2", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_parameters_command_names_a_missing_folder(tmp_path, capsys):

@@ -97,6 +97,8 @@ SINGLE_CHECKPOINT_JOBS = {
     "hf_checkpoint": 1,
     "manifest": 1,
     "decompose": 1,
+    # the checkpoint's factor file and metrics out of its decompose job's folder (local)
+    "step_factors": 1,
     # base + final checkpoint in one job; 5 ranks (32 samples) and 9 more λ (4 samples, a
     # budget of their own) at 4 models per job
     "evaluate": 1 + 2 + 3,
@@ -110,13 +112,15 @@ SINGLE_CHECKPOINT_JOBS = {
     "item_verdicts": 1,
     "claims": 1,
     "all": 1,
-    "total": 20,
+    "total": 21,
 }
 PAPER_RUNS = {
     "dapo-qwen3-8b": {
         **SINGLE_CHECKPOINT_JOBS,
         "hf_checkpoint": 27,
+        # decompose.checkpoints_per_job 1: a job a checkpoint, as a cluster wants for 8B
         "decompose": 27,
+        "step_factors": 27,
         # 4 models per job, one budget per job: 8 base, final and window-end checkpoints
         # (32 samples) and 20 other checkpoints (4); 5 ranks (32) and 9 more λ with 26 more
         # rank-1 (4); 6 windows (5 fractions and the released steps 1-9) of each of 3
@@ -130,7 +134,7 @@ PAPER_RUNS = {
         # the forecast at its last step and the backtest from every window
         "forecast": 1,
         "backtest": 1,
-        "total": 100,
+        "total": 127,
     },
     "dapo-qwen2.5-32b": SINGLE_CHECKPOINT_JOBS,
     "orz-qwen2.5-7b": SINGLE_CHECKPOINT_JOBS,

@@ -179,14 +179,7 @@ PARAMETERS = config["parameters"]
 # W0's share of the parameter metrics: computed once per run (rule base_metrics), read by
 # every checkpoint's decompose job.
 BASE_METRICS = f"{RESULTS}/parameters/base-metrics.safetensors"
-DECOMPOSE_INPUT = {
-    "base": f"{RESULTS}/models/base",
-    "checkpoint": f"{RESULTS}/checkpoints/step-{{step}}",
-}
-DECOMPOSE_OUTPUT = {"factors": factors_path("{step}")}
-if PARAMETERS["enabled"]:
-    DECOMPOSE_INPUT["base_metrics"] = BASE_METRICS
-    DECOMPOSE_OUTPUT["metrics"] = f"{RESULTS}/parameters/step-{{step}}.csv"
+METRICS_ENABLED = PARAMETERS["enabled"]
 METRIC_SETTINGS_ARGS = (
     f"--angle-ranks {' '.join(str(k) for k in PARAMETERS['angle_ranks'])}"
     f" --mask-fraction {PARAMETERS['mask_fraction']}"
@@ -194,14 +187,61 @@ METRIC_SETTINGS_ARGS = (
 )
 
 
-def metrics_args(wildcards, input, output):
-    """The decompose options that add this checkpoint's parameter metrics (or none)."""
-    if not PARAMETERS["enabled"]:
-        return ""
+def metrics_path(step):
+    return f"{RESULTS}/parameters/step-{step}.csv"
+
+
+# Checkpoints are decomposed decompose.checkpoints_per_job to a job ("batch-<i>", in step
+# order): one process pays the start of Python and torch once for all of them. A batch job
+# writes into its own temporary folder; rule step_factors then gives each step its files at
+# the paths every consumer reads (Snakemake names one job's outputs, not a wildcard's
+# values, so a job cannot itself be the rule of many steps' files).
+PER_JOB = DECOMPOSE["checkpoints_per_job"]
+DECOMPOSE_BATCHES = {
+    str(i): STEPS[start : start + PER_JOB]
+    for i, start in enumerate(range(0, len(STEPS), PER_JOB))
+}
+BATCH_OF_STEP = {step: i for i, steps in DECOMPOSE_BATCHES.items() for step in steps}
+
+
+def decompose_batch_folder(batch):
+    return f"{RESULTS}/factors/k{FACTOR_RANK}/batch-{batch}"
+
+
+def step_batch_folder(wildcards):
+    """The folder of the batch that decomposes this step."""
+    step = int(wildcards.step)
+    if step not in BATCH_OF_STEP:
+        raise ValueError(f"step {step} is not a checkpoint of this run (steps {STEPS})")
+    return decompose_batch_folder(BATCH_OF_STEP[step])
+
+
+def decompose_batch_input(wildcards):
+    """The base, the batch's checkpoint folders and (with the metrics) W0's share."""
+    steps = DECOMPOSE_BATCHES[wildcards.batch]
+    inputs = {
+        "base": f"{RESULTS}/models/base",
+        "checkpoints": [f"{RESULTS}/checkpoints/step-{s}" for s in steps],
+    }
+    if METRICS_ENABLED:
+        inputs["base_metrics"] = BASE_METRICS
+    return inputs
+
+
+def decompose_batch_args(wildcards, input, output):
+    """The batch's steps and, with the metrics on, the options that add them."""
+    steps = " ".join(str(s) for s in DECOMPOSE_BATCHES[wildcards.batch])
+    if not METRICS_ENABLED:
+        return f"--steps {steps}"
     return (
-        f"--metrics-out {output.metrics} --base-metrics {input.base_metrics}"
-        f" {METRIC_SETTINGS_ARGS} --run {shlex.quote(RUN)} --step {wildcards.step}"
+        f"--steps {steps} --metrics-out-dir {output} --base-metrics {input.base_metrics}"
+        f" {METRIC_SETTINGS_ARGS} --run {shlex.quote(RUN)}"
     )
+
+
+STEP_OUTPUT = {"factors": factors_path("{step}")}
+if METRICS_ENABLED:
+    STEP_OUTPUT["metrics"] = metrics_path("{step}")
 
 
 ENGINE_ARGS = (

@@ -1,23 +1,32 @@
 # Rank-k decomposition of every update ΔW. (Rank-k models are built in memory where they
 # are scored: evaluate.smk.)
 #
-# `decompose` writes the factor file of every checkpoint at the series' rank and, in the same
-# pass over the tensors, the checkpoint's Path Not Taken metrics (parameters.enabled), with
-# W0's share of them from `base_metrics` (parameters.smk), computed once per run.
+# `decompose` writes the factor files of a batch of checkpoints (decompose.checkpoints_per_job
+# of them, one process) at the series' rank and, in the same pass over the tensors, their
+# Path Not Taken metrics (parameters.enabled), with W0's share from `base_metrics`
+# (parameters.smk), computed once per run. The batch's folder is temporary: `step_factors`
+# gives every step its files at factors/k<rank>/step-<N>.safetensors and
+# parameters/step-<N>.csv, where every consumer reads them.
 # `decompose_rank` gives other ranks (e.g. `full`) for single checkpoints. Both ask for
 # `decompose.gpus` GPUs as the generic resource `gpu` (0 in the toy world: nothing is asked
 # for or limited); `--device auto` uses CUDA when the machine the job runs on has it.
 
 
+# Copying one step's files out of its batch's folder takes milliseconds: it runs where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
+localrules:
+    step_factors,
+
+
 rule decompose:
     input:
-        **DECOMPOSE_INPUT,
+        unpack(decompose_batch_input),
     output:
-        **DECOMPOSE_OUTPUT,
+        temp(directory(decompose_batch_folder("{batch}"))),
     log:
-        f"{RESULTS}/logs/decompose/k{FACTOR_RANK}/step-{{step}}.log",
+        f"{RESULTS}/logs/decompose/k{FACTOR_RANK}/batch-{{batch}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/decompose/k{FACTOR_RANK}/step-{{step}}.tsv"
+        f"{RESULTS}/benchmarks/decompose/k{FACTOR_RANK}/batch-{{batch}}.tsv"
     conda:
         ENV
     threads: 1
@@ -26,11 +35,22 @@ rule decompose:
     params:
         rank=FACTOR_RANK,
         engine=ENGINE_ARGS,
-        metrics=metrics_args,
+        batch=decompose_batch_args,
     shell:
-        "rldynamics decompose --base {input.base} --checkpoint {input.checkpoint}"
-        " --rank {params.rank} {params.engine} {params.metrics}"
-        " --out {output.factors} > {log} 2>&1"
+        "rldynamics decompose --base {input.base} --checkpoint {input.checkpoints}"
+        " --rank {params.rank} {params.engine} {params.batch}"
+        " --out-dir {output} > {log} 2>&1"
+
+
+rule step_factors:
+    input:
+        step_batch_folder,
+    output:
+        **STEP_OUTPUT,
+    shell:
+        "for out in {output}; do"
+        ' cp "{input}/$(basename "$out")" "$out.part" && mv "$out.part" "$out" || exit 1;'
+        " done"
 
 
 rule decompose_rank:
@@ -55,4 +75,4 @@ rule decompose_rank:
         " --rank {wildcards.rank} {params.engine} --out {output} > {log} 2>&1"
 
 
-ruleorder: decompose > decompose_rank
+ruleorder: step_factors > decompose_rank

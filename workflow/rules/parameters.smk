@@ -36,7 +36,7 @@ rule base_metrics:
 
 rule parameter_table:
     input:
-        [f"{RESULTS}/parameters/step-{s}.csv" for s in STEPS],
+        [metrics_path(s) for s in STEPS],
     output:
         report(
             f"{RESULTS}/tables/parameters.csv",

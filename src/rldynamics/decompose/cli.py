@@ -4,6 +4,7 @@ flags are core.settings', shared with ``parameters`` and ``base-metrics``)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from rldynamics.core.errors import InputError
 from rldynamics.core.selection import DEFAULT_PARAM_PATTERN
@@ -19,11 +20,59 @@ from rldynamics.core.settings import (
 log = logging.getLogger("rldynamics")
 
 
+def decompose_targets(args) -> list[tuple[str, Path, Path | None, dict]]:
+    """(checkpoint, factor file, metrics CSV or None, metrics labels) of each checkpoint the
+    command decomposes: one with --out, any number with --out-dir and --steps."""
+    if args.out_dir is None:
+        return [_one_target(args)]
+    if args.out is not None:
+        raise InputError("--out and --out-dir: give one (--out for one checkpoint)")
+    if args.metrics_out is not None or args.step is not None:
+        raise InputError(
+            "--metrics-out and --step are for one checkpoint; with --out-dir give "
+            "--metrics-out-dir and --steps"
+        )
+    steps = args.steps or []
+    if len(steps) != len(args.checkpoint) or len(set(steps)) != len(steps):
+        raise InputError(
+            f"--steps: one distinct step per --checkpoint, got steps {steps} for "
+            f"{len(args.checkpoint)} checkpoints"
+        )
+    if args.base_metrics and not args.metrics_out_dir:
+        raise InputError("--base-metrics is used with --metrics-out-dir (or --metrics-out) only")
+    out_dir = Path(args.out_dir)
+    metrics_dir = Path(args.metrics_out_dir) if args.metrics_out_dir else None
+    return [
+        (
+            checkpoint,
+            out_dir / f"step-{step}.safetensors",
+            metrics_dir / f"step-{step}.csv" if metrics_dir else None,
+            {"run": args.run, "step": step},
+        )
+        for checkpoint, step in zip(args.checkpoint, steps)
+    ]
+
+
+def _one_target(args) -> tuple[str, Path, Path | None, dict]:
+    if args.out is None:
+        raise InputError("give --out (one checkpoint) or --out-dir with --steps")
+    if len(args.checkpoint) > 1:
+        raise InputError(
+            f"--out names one factor file but {len(args.checkpoint)} checkpoints were "
+            "given: use --out-dir and --steps for several"
+        )
+    if args.steps or args.metrics_out_dir:
+        raise InputError("--steps and --metrics-out-dir go with --out-dir")
+    if args.base_metrics and not args.metrics_out:
+        raise InputError("--base-metrics is used with --metrics-out only")
+    metrics_out = Path(args.metrics_out) if args.metrics_out else None
+    return args.checkpoint[0], Path(args.out), metrics_out, metric_labels(args)
+
+
 def cmd_decompose(args) -> None:
     from rldynamics.decompose.factors import decompose
 
-    if args.base_metrics and not args.metrics_out:
-        raise InputError("--base-metrics is used with --metrics-out only")
+    targets = decompose_targets(args)
     set_threads(args.threads)
     guard = Guard(
         block=args.block,
@@ -31,32 +80,35 @@ def cmd_decompose(args) -> None:
         sigma_tol=args.sigma_tol,
         vector_tol=args.vector_tol,
     )
-    meta = decompose(
-        args.base,
-        args.checkpoint,
-        args.rank,
-        args.out,
-        args.pattern,
-        method=args.method,
-        device=args.device,
-        guard=guard,
-        seed=args.seed,
-        metrics_out=args.metrics_out,
-        metric_settings=metric_settings(args) if args.metrics_out else None,
-        labels=metric_labels(args),
-        base_metrics=args.base_metrics,
-    )
-    log.info(
-        "factors of %s at rank %s (%s on %s; %s) → %s",
-        args.checkpoint,
-        meta["rank"],
-        meta["method"],
-        meta["device"],
-        ", ".join(f"{n} {m}" for m, n in meta["methods_used"].items()),
-        args.out,
-    )
-    if args.metrics_out:
-        log.info("parameter metrics → %s", args.metrics_out)
+    for checkpoint, out, metrics_out, labels in targets:
+        for folder in {out.parent} | ({metrics_out.parent} if metrics_out else set()):
+            folder.mkdir(parents=True, exist_ok=True)
+        meta = decompose(
+            args.base,
+            checkpoint,
+            args.rank,
+            out,
+            args.pattern,
+            method=args.method,
+            device=args.device,
+            guard=guard,
+            seed=args.seed,
+            metrics_out=metrics_out,
+            metric_settings=metric_settings(args) if metrics_out else None,
+            labels=labels,
+            base_metrics=args.base_metrics,
+        )
+        log.info(
+            "factors of %s at rank %s (%s on %s; %s) → %s",
+            checkpoint,
+            meta["rank"],
+            meta["method"],
+            meta["device"],
+            ", ".join(f"{n} {m}" for m, n in meta["methods_used"].items()),
+            out,
+        )
+        if metrics_out:
+            log.info("parameter metrics → %s", metrics_out)
 
 
 # --- parsers ------------------------------------------------------------------------------
@@ -66,9 +118,24 @@ def _add_decompose(sub) -> None:
     guard = Guard()
     p = sub.add_parser("decompose", help="top-k singular factors of ΔW per decomposed matrix")
     p.add_argument("--base", required=True)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        help="checkpoint folder; several with --out-dir and --steps (one process for all)",
+    )
     p.add_argument("--rank", required=True, help="positive integer or 'full'")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the factor file of the one checkpoint")
+    p.add_argument(
+        "--out-dir",
+        help="folder of the factor files step-<N>.safetensors of several checkpoints",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        help="with --out-dir: each checkpoint's step (file names, metrics tables' step)",
+    )
     p.add_argument("--pattern", default=DEFAULT_PARAM_PATTERN, help="regex of parameter names")
     p.add_argument(
         "--method",
@@ -99,6 +166,10 @@ def _add_decompose(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
     p.add_argument(
         "--metrics-out", help="also write this checkpoint's Path Not Taken metrics (CSV)"
+    )
+    p.add_argument(
+        "--metrics-out-dir",
+        help="with --out-dir: also write each checkpoint's metrics as step-<N>.csv here",
     )
     add_metric_args(p)
     p.set_defaults(func=cmd_decompose)

@@ -141,7 +141,9 @@ def folder_config(args, benchmarks: dict, source: str) -> dict:
         "benchmarks": benchmarks,
         "rank_models": {"ranks": [1], "lam_sweep": [], "rank1_every_checkpoint": False},
         "parameters": {"enabled": False},
-        # one model a job: a checkpoint added later leaves the jobs of the others as they were
+        # one model (and one checkpoint's decomposition) a job: a checkpoint added later
+        # leaves the jobs of the others as they were
+        "decompose": {"checkpoints_per_job": 1},
         "evaluate": {"models_per_job": 1},
         "alpharl": {
             "variants": [args.variant],
