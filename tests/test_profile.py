@@ -66,11 +66,16 @@ def test_profile_of_the_reduced_run(finished_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Observed critical path" in printed and "| eval |" in printed
     jobs = pd.read_csv(table)
-    # every job of the run wrote a benchmark file, and every one runs an rldynamics command
-    # whose log says how long its process took to start
+    # every job of the run wrote a benchmark file, and every one but the copies of
+    # step_factors (cp, no Python) runs an rldynamics command whose log says how long its
+    # process took to start
     assert len(jobs) == len(list((results / "benchmarks").rglob("*.tsv")))
-    assert {"toy_base", "toy_rl", "decompose", "eval", "claims"} <= set(jobs["rule"])
-    assert jobs["startup"].notna().all() and (jobs["startup"] > 0).all()
+    assert {"toy_base", "toy_rl", "decompose", "step_factors", "eval", "claims"} <= set(
+        jobs["rule"]
+    )
+    commands = jobs[jobs["rule"] != "step_factors"]
+    assert commands["startup"].notna().all() and (commands["startup"] > 0).all()
+    assert jobs[jobs["rule"] == "step_factors"]["startup"].isna().all()
     path = critical_path(read_jobs(results), slack=2.0)
     assert set(jobs[jobs["critical"]]["name"]) == {j.name for j in path}
     assert path[0].name == "toy_task" and path[-1].end == jobs["end"].max()

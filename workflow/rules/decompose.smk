@@ -47,10 +47,16 @@ rule step_factors:
         step_batch_folder,
     output:
         **STEP_OUTPUT,
+    log:
+        f"{RESULTS}/logs/step_factors/k{FACTOR_RANK}/step-{{step}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/step_factors/k{FACTOR_RANK}/step-{{step}}.tsv"
+    conda:
+        ENV
     shell:
-        "for out in {output}; do"
+        "(for out in {output}; do"
         ' cp "{input}/$(basename "$out")" "$out.part" && mv "$out.part" "$out" || exit 1;'
-        " done"
+        " done) > {log} 2>&1"
 
 
 rule decompose_rank:
