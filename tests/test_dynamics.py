@@ -62,6 +62,12 @@ def test_fit_needs_two_points_and_varying_accuracy():
         fit_linear(np.ones((1, 3)), np.ones(1), "m")
     with pytest.raises(InputError, match="constant"):
         fit_linear(np.random.default_rng(0).normal(size=(4, 3)), np.full(4, 0.5), "m")
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    X[2, 1] = np.nan  # scikit-learn's own check is off in the fit: ours names the module
+    with pytest.raises(InputError, match="m: the trajectory or the accuracies hold NaN"):
+        fit_linear(X, np.arange(4.0), "m")
+    with pytest.raises(InputError, match="NaN or infinity"):
+        fit_linear(np.ones((4, 3)) + np.eye(4, 3), np.array([0, 1, np.inf, 2]), "m")
 
 
 def test_linearity_marks_constant_accuracy_as_undefined():

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.cross_decomposition import PLSRegression
 
@@ -127,8 +128,14 @@ def fit_linear(X: np.ndarray, y: np.ndarray, name: str = "module") -> LinearFit:
         raise InputError(f"{name}: a linear fit needs at least two checkpoints, got {X.shape[0]}")
     if np.ptp(y) == 0:
         raise InputError(f"{name}: the accuracies are constant over the checkpoints ({y[0]})")
-    pls = PLSRegression(n_components=1, scale=True).fit(X, y)
-    z = pls.transform(X)[:, 0]
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise InputError(f"{name}: the trajectory or the accuracies hold NaN or infinity")
+    # Checked above, once: scikit-learn's own input and parameter checks took most of the
+    # time of the thousands of small fits of a run (the control draws); the arithmetic is
+    # the same with them off.
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        pls = PLSRegression(n_components=1, scale=True).fit(X, y)
+        z = pls.transform(X)[:, 0]
     a, b = np.polyfit(z, y, 1) if np.ptp(z) > 0 else (0.0, float(y.mean()))
     residual = y - (a * z + b)
     r2 = 1.0 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
