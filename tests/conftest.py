@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 # Waiting OpenMP threads sleep instead of spinning, in this process and the ones it starts:
@@ -343,16 +345,41 @@ def finished_smollm2_run(long_runs):
     return long_runs.wait("smollm2")
 
 
-# --- the suite's two long runs, started in the background ---------------------------------
-# The shared toy run (through the test Slurm) and the reduced SmolLM2 run take minutes each,
-# and their jobs leave the cores idle much of the time (each Slurm job's own start, a lone
-# scoring job). Both start beside the session's first test (fixture long_runs); the modules
-# that read them run last (pytest_collection_modifyitems), each test waiting for its run.
-# A test that compares with a run only at its end asks for it then
-# (request.getfixturevalue): it runs beside the run, and the run starts when first asked for
-# if no collected test named it.
+@pytest.fixture(scope="session")
+def killed_run(long_runs):
+    """The reduced toy world run locally from nothing, SIGKILLed while a decompose job runs and
+    again while a scoring job runs, resumed each time (tests/test_pipeline_runs.py)."""
+    return long_runs.wait("killed")
 
-LONG_RUN_OF = {"finished_run": "toy", "finished_smollm2_run": "smollm2", "smollm2_base": "smollm2"}
+
+SINGLE_CHECKPOINT = {
+    **REDUCED,
+    "run": "one",
+    "toy": {**REDUCED["toy"], "rl": {**REDUCED["toy"]["rl"], "steps": 2}},
+}
+
+
+@pytest.fixture(scope="session")
+def single_checkpoint_run(long_runs):
+    """The reduced toy world published as its final model only: one checkpoint (step 2)."""
+    return long_runs.wait("single")
+
+
+# --- the suite's long runs, started in the background ---------------------------------------
+# The shared toy run (through the test Slurm), the reduced SmolLM2 run, the killed-and-resumed
+# toy run and the single-checkpoint run take minutes each, and their jobs leave the cores idle
+# much of the time (each Slurm job's own start, a lone scoring job). All start beside the
+# session's first test (fixture long_runs), those no collected test reads left out; the
+# modules that read them run last (pytest_collection_modifyitems), each test waiting for its
+# run. A run is started when first asked for if no collected test named it.
+
+LONG_RUN_OF = {
+    "finished_run": "toy",
+    "finished_smollm2_run": "smollm2",
+    "smollm2_base": "smollm2",
+    "killed_run": "killed",
+    "single_checkpoint_run": "single",
+}
 
 
 def long_runs_read(item) -> set[str]:
@@ -419,18 +446,95 @@ def start_smollm2_run(tmp_path_factory) -> BackgroundRun:
     return BackgroundRun(workdir)
 
 
+def _kill_while(run: subprocess.Popen, logs: Path, deadline: float) -> None:
+    """SIGKILL the pipeline (its whole process group) once a job of this run has begun to log
+    under ``logs`` (a log left by an earlier, killed run does not count)."""
+    started = time.time() - 1.0
+
+    def begun():
+        return logs.exists() and any(p.stat().st_mtime >= started for p in logs.rglob("*.log"))
+
+    while not begun():
+        assert run.poll() is None, f"the pipeline ended before {logs.name} began"
+        assert time.monotonic() < deadline, f"{logs.name} never began"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the job get under way
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+
+class KilledRun:
+    """The reduced toy world run locally in ``workdir``, killed twice and resumed, in a thread
+    of the session (it only waits on its snakemake processes); ``wait`` gives the folder or
+    raises what went wrong."""
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.process, self.error, self.stopped = workdir, None, None, False
+        (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _start(self, cmd, **kwargs) -> subprocess.Popen:
+        if self.stopped:
+            raise RuntimeError("the session ended")
+        self.process = subprocess.Popen(cmd, env=offline(), start_new_session=True, **kwargs)
+        return self.process
+
+    def _run(self) -> None:
+        try:
+            cmd, deadline = snakemake_command(self.workdir), time.monotonic() + 1200
+            quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for stage in ("decompose", "eval"):
+                _kill_while(
+                    self._start(cmd, **quiet), self.workdir / "results/ci/logs" / stage, deadline
+                )
+                assert not (self.workdir / "results/ci/tables/results.csv").exists()
+                unlock = self._start([*cmd, "--unlock"], **quiet)
+                assert unlock.wait() == 0, "snakemake --unlock failed"
+            with (self.workdir / "snakemake.log").open("w") as out:
+                code = self._start(cmd, stdout=out, stderr=subprocess.STDOUT).wait(timeout=1500)
+            assert code == 0, (self.workdir / "snakemake.log").read_text()[-4000:]
+        except BaseException as err:  # handed to the test that reads the run
+            self.error = err
+
+    def wait(self) -> Path:
+        self.thread.join(timeout=1800)
+        if self.error is not None:
+            raise self.error
+        assert not self.thread.is_alive(), "the killed-and-resumed run took over 30 minutes"
+        return self.workdir
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
+    workdir = tmp_path_factory.mktemp("single-checkpoint")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(SINGLE_CHECKPOINT))
+    return BackgroundRun(workdir)
+
+
 class LongRuns:
-    """The long runs of the session by name ("toy", "smollm2"), each started once."""
+    """The long runs of the session by name ("toy", "smollm2", "killed", "single"), each
+    started once."""
 
     def __init__(self, request, tmp_path_factory):
         self.request, self.tmp_path_factory, self.runs = request, tmp_path_factory, {}
 
     def start(self, name: str) -> BackgroundRun:
         if name not in self.runs:
+            factory = self.tmp_path_factory
             if name == "toy":
-                self.runs[name] = start_toy_run(self.request, self.tmp_path_factory)
+                self.runs[name] = start_toy_run(self.request, factory)
+            elif name == "smollm2":
+                self.runs[name] = start_smollm2_run(factory)
+            elif name == "killed":
+                self.runs[name] = KilledRun(factory.mktemp("killed-run"))
             else:
-                self.runs[name] = start_smollm2_run(self.tmp_path_factory)
+                self.runs[name] = start_single_checkpoint_run(factory)
         return self.runs[name]
 
     def wait(self, name: str) -> Path:
