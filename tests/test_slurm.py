@@ -25,10 +25,10 @@ pytestmark = [
     pytest.mark.skipif(SKIP_SLURM, reason="RLDYNAMICS_SKIP_SLURM=1"),
 ]
 
-# The rules that gather tables and draw them, or copy a checkpoint's factor file out of its
-# decompose batch, run where Snakemake runs (workflow/rules/*.smk).
+# The rules that write the task's items, gather tables and draw them, or copy a checkpoint's
+# factor file out of its decompose batch, run where Snakemake runs (workflow/rules/*.smk).
 LOCAL_RULES = {"checkpoint_results", "results", "item_verdicts", "recovery", "alpharl_table"}
-LOCAL_RULES |= {"forecast", "backtest", "figures", "parameter_figures", "step_factors"}
+LOCAL_RULES |= {"forecast", "backtest", "figures", "parameter_figures", "step_factors", "toy_task"}
 
 
 def test_single_node_cluster_runs_a_batch_job(slurm, tmp_path):

@@ -1,8 +1,14 @@
 # The base model W0: built by the toy world, taken from a local HF folder, converted from a
 # GGUF file, or downloaded; and the task data of the pipeline's own RL run.
+#
+# Writing the task's items takes a fraction of a second: rl_task and toy_task run where
+# Snakemake runs (on a cluster, the login node) instead of waiting in the queue.
 
 
 if RL_WORLD:
+
+    localrules:
+        rl_task,
 
     rule rl_task:
         output:
@@ -24,6 +30,9 @@ if RL_WORLD:
             " --out-dir $(dirname {output.train}) > {log} 2>&1"
 
 else:
+
+    localrules:
+        toy_task,
 
     rule toy_task:
         output:
