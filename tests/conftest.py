@@ -176,11 +176,21 @@ def slurm(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def finished_run(long_runs):
-    """The reduced toy world run once, for every test that reads it or compares against it:
-    through the test Slurm with profiles/slurm (tests/test_slurm.py reads its log), or
-    locally where RLDYNAMICS_SKIP_SLURM=1. Its snakemake output is kept in snakemake.log.
-    (tests/test_pipeline_runs.py runs it again locally, killed twice, and compares the tables.)"""
-    return long_runs.wait("toy")
+    """The reduced toy world run once, for every test that reads it: locally from nothing,
+    SIGKILLed while a decompose job runs and again while a scoring job runs, resumed each time
+    (KilledRun). tests/test_pipeline_runs.py shows its tables and provenance equal, to the
+    byte, to those of the uninterrupted run made through the test Slurm (slurm_run), so what
+    a test reads here is what an uninterrupted run makes. Its last snakemake output is kept
+    in snakemake.log."""
+    return long_runs.wait("local")
+
+
+@pytest.fixture(scope="session")
+def slurm_run(long_runs):
+    """The reduced toy world run uninterrupted through the test Slurm with profiles/slurm
+    (tests/test_slurm.py reads its log), or locally where RLDYNAMICS_SKIP_SLURM=1. Its
+    snakemake output is kept in snakemake.log."""
+    return long_runs.wait("slurm")
 
 
 TABLES = ["results.csv", "recovery.csv", "linearity.csv", "alpharl.csv", "parameters.csv"]
@@ -345,13 +355,6 @@ def finished_smollm2_run(long_runs):
     return long_runs.wait("smollm2")
 
 
-@pytest.fixture(scope="session")
-def killed_run(long_runs):
-    """The reduced toy world run locally from nothing, SIGKILLed while a decompose job runs and
-    again while a scoring job runs, resumed each time (tests/test_pipeline_runs.py)."""
-    return long_runs.wait("killed")
-
-
 SINGLE_CHECKPOINT = {
     **REDUCED,
     "run": "one",
@@ -366,15 +369,16 @@ def single_checkpoint_run(long_runs):
 
 
 # --- the suite's long runs, started in the background ---------------------------------------
-# The shared toy run (through the test Slurm), the reduced SmolLM2 run, the killed-and-resumed
-# toy run and the single-checkpoint run take minutes each, and their jobs leave the cores idle
-# much of the time (each Slurm job's own start, a lone scoring job). All start beside the
-# session's first test (fixture long_runs), those no collected test reads left out; the
-# modules that read them run last (pytest_collection_modifyitems), each test waiting for its
-# run. A run is started when first asked for if no collected test named it.
+# The shared toy run (local, killed and resumed), the same run through the test Slurm, the
+# reduced SmolLM2 run and the single-checkpoint run take minutes each, and their jobs leave
+# the cores idle much of the time (each Slurm job's own start, a lone scoring job). All start
+# beside the session's first test (fixture long_runs), those no collected test reads left out;
+# the modules that read them run last (pytest_collection_modifyitems), each test waiting for
+# its run, those that read the Slurm-made run (the last to end) after the others. A run is
+# started when first asked for if no collected test named it.
 # The Slurm-made run is latency-bound (each job waits for its submission, two snakemake
-# starts and the executor's status checks): the other three run at a lower CPU priority
-# (nice), so they fill the cores the Slurm jobs leave idle instead of slowing each hop.
+# starts and the executor's status checks): SmolLM2 and the single-checkpoint run go at a
+# lower CPU priority (nice), so they fill the cores left idle instead of slowing each hop.
 BACKGROUND_NICE = 10
 
 
@@ -384,10 +388,10 @@ def niced(cmd: list[str], nice: int) -> list[str]:
 
 
 LONG_RUN_OF = {
-    "finished_run": "toy",
+    "finished_run": "local",
+    "slurm_run": "slurm",
     "finished_smollm2_run": "smollm2",
     "smollm2_base": "smollm2",
-    "killed_run": "killed",
     "single_checkpoint_run": "single",
 }
 
@@ -399,14 +403,14 @@ def long_runs_read(item) -> set[str]:
 def pytest_collection_modifyitems(session, config, items):
     """Modules with a test that reads a long run go last, whole (their module-scoped
     fixtures are made once), in the order they were collected; among them, those that read
-    the shared toy run (made through Slurm, the last to end) after the others."""
+    the Slurm-made run (the last to end) after the others."""
     runs_of: dict = {}
     for item in items:
         runs_of.setdefault(getattr(item, "module", None), set()).update(long_runs_read(item))
 
     def phase(item) -> int:
         runs = runs_of.get(getattr(item, "module", None), set())
-        return 0 if not runs else 2 if "toy" in runs else 1
+        return 0 if not runs else 2 if "slurm" in runs else 1
 
     items.sort(key=phase)
 
@@ -441,8 +445,8 @@ class BackgroundRun:
             self.process.wait(timeout=60)
 
 
-def start_toy_run(request, tmp_path_factory) -> BackgroundRun:
-    workdir = tmp_path_factory.mktemp("pipeline")
+def start_slurm_run(request, tmp_path_factory) -> BackgroundRun:
+    workdir = tmp_path_factory.mktemp("slurm-pipeline")
     (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
     if SKIP_SLURM:
         return BackgroundRun(workdir)
@@ -482,9 +486,9 @@ def _kill_while(run: subprocess.Popen, logs: Path, deadline: float) -> None:
 
 
 class KilledRun:
-    """The reduced toy world run locally in ``workdir``, killed twice and resumed, in a thread
-    of the session (it only waits on its snakemake processes); ``wait`` gives the folder or
-    raises what went wrong."""
+    """The reduced toy world run locally in ``workdir``, killed twice and resumed (fixture
+    finished_run), in a thread of the session (it only waits on its snakemake processes);
+    ``wait`` gives the folder or raises what went wrong."""
 
     def __init__(self, workdir: Path):
         self.workdir, self.process, self.error, self.stopped = workdir, None, None, False
@@ -495,9 +499,7 @@ class KilledRun:
     def _start(self, cmd, **kwargs) -> subprocess.Popen:
         if self.stopped:
             raise RuntimeError("the session ended")
-        self.process = subprocess.Popen(
-            niced(cmd, BACKGROUND_NICE), env=offline(), start_new_session=True, **kwargs
-        )
+        self.process = subprocess.Popen(cmd, env=offline(), start_new_session=True, **kwargs)
         return self.process
 
     def _run(self) -> None:
@@ -538,7 +540,7 @@ def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
 
 
 class LongRuns:
-    """The long runs of the session by name ("toy", "smollm2", "killed", "single"), each
+    """The long runs of the session by name ("local", "slurm", "smollm2", "single"), each
     started once."""
 
     def __init__(self, request, tmp_path_factory):
@@ -547,12 +549,12 @@ class LongRuns:
     def start(self, name: str) -> BackgroundRun:
         if name not in self.runs:
             factory = self.tmp_path_factory
-            if name == "toy":
-                self.runs[name] = start_toy_run(self.request, factory)
+            if name == "local":
+                self.runs[name] = KilledRun(factory.mktemp("pipeline"))
+            elif name == "slurm":
+                self.runs[name] = start_slurm_run(self.request, factory)
             elif name == "smollm2":
                 self.runs[name] = start_smollm2_run(factory)
-            elif name == "killed":
-                self.runs[name] = KilledRun(factory.mktemp("killed-run"))
             else:
                 self.runs[name] = start_single_checkpoint_run(factory)
         return self.runs[name]

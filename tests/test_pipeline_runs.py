@@ -1,7 +1,7 @@
-"""The reduced toy world run again by the suite, killed and resumed or with one checkpoint,
-through the snakemake command in temporary folders. Both runs start in the background with
-the suite's first test, beside the shared run (tests/conftest.py: long runs); these tests
-check what they made."""
+"""The suite's reduced toy runs against each other: the shared one (local, killed and resumed)
+against the same config run uninterrupted through the test Slurm, and a run of one checkpoint.
+All start in the background with the suite's first test (tests/conftest.py: long runs);
+these tests check what they made."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from tests.conftest import same_tables
 pytestmark = pytest.mark.slow
 
 
-def test_killed_run_resumes_to_the_same_results(killed_run, finished_run):
+def test_killed_run_resumes_to_the_same_results(finished_run, slurm_run):
     """SIGKILL the whole pipeline while a decompose job runs, rerun; SIGKILL it again while a
-    scoring job runs, rerun (fixture killed_run): tables and provenance are those of the shared
-    run, made without interruption (and through the test Slurm, unless
-    RLDYNAMICS_SKIP_SLURM=1): two runs of one config agree to the byte, resumed or not, local or
-    through profiles/slurm."""
-    same_tables(finished_run, killed_run)
+    scoring job runs, rerun (fixture finished_run): tables and provenance are those of the
+    same config run without interruption through the test Slurm (locally, where
+    RLDYNAMICS_SKIP_SLURM=1): two runs of one config agree to the byte, resumed or not, local
+    or through profiles/slurm."""
+    same_tables(slurm_run, finished_run)
     # Same base weights, checkpoints and config: the provenance records agree to the byte.
-    first = (finished_run / "results/ci/provenance.json").read_text()
-    assert first == (killed_run / "results/ci/provenance.json").read_text()
+    first = (slurm_run / "results/ci/provenance.json").read_text()
+    assert first == (finished_run / "results/ci/provenance.json").read_text()
     record = json.loads(first)
     assert len(record["config_sha256"]) == 64 and len(record["checkpoints"]) == 6
     assert record["packages"]["torch"] and record["packages"]["lm_eval"]

@@ -58,8 +58,9 @@ def test_a_folder_without_benchmarks_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_profile_of_the_reduced_run(finished_run, tmp_path, capsys):
-    results = finished_run / "results/ci"
+def test_profile_of_the_reduced_run(slurm_run, tmp_path, capsys):
+    # the uninterrupted run: every job ran once, in one snakemake
+    results = slurm_run / "results/ci"
     table, stem = tmp_path / "jobs.csv", tmp_path / "gantt"
     argv = ["profile", "--results", str(results), "--out-table", str(table)]
     assert main([*argv, "--out-figure", str(stem), "--out-report", str(tmp_path / "p.md")]) == 0

@@ -1,11 +1,11 @@
 """profiles/slurm against a real Slurm: a single-node cluster brought up on this machine
 (tests/slurm/cluster.sh, Debian's slurm-wlm and munge; fixture ``slurm`` in conftest.py). The
-suite's shared reduced toy world (fixture ``finished_run``) is made through it; this module
-checks what Slurm did, and tests/test_pipeline_runs.py compares its tables with a local
+reduced toy world is run through it once (fixture ``slurm_run``); this module checks what
+Slurm did, and tests/test_pipeline_runs.py compares its tables with the suite's shared local
 run's.
 
 Needs root (it starts daemons and may install packages). Set RLDYNAMICS_SKIP_SLURM=1 to
-leave it out on a machine where that cannot be done (the shared run is then made locally);
+leave it out on a machine where that cannot be done (slurm_run is then made locally);
 CI runs it.
 """
 
@@ -45,11 +45,11 @@ def test_single_node_cluster_runs_a_batch_job(slurm, tmp_path):
     assert out.read_text().startswith(f"job {job_id} on ")
 
 
-def test_the_shared_toy_run_went_through_slurm(finished_run):
+def test_the_reduced_toy_run_went_through_slurm(slurm_run):
     """Every job but the target rule and the workflow's localrules (table gathering) went
     through sbatch: one Slurm job id each, and the executor kept each job's Slurm log, named by
     its id."""
-    log = (finished_run / "snakemake.log").read_text()
+    log = (slurm_run / "snakemake.log").read_text()
     assert "--profile" in log or "Using profiles" in log
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
     local = re.findall(r"^localrule (\w+):", log, re.M)
@@ -58,7 +58,7 @@ def test_the_shared_toy_run_went_through_slurm(finished_run):
     assert Counter(local) == {**once, "step_factors": len(toy_steps(REDUCED["toy"]["rl"]))}, local
     done, total = map(int, re.findall(r"^(\d+) of (\d+) steps \(100%\) done$", log, re.M)[-1])
     assert done == total and len(submitted) == len(set(submitted)) == total - len(local)
-    slurm_logs = list((finished_run / ".snakemake/slurm_logs").rglob("*.log"))
+    slurm_logs = list((slurm_run / ".snakemake/slurm_logs").rglob("*.log"))
     assert {p.stem for p in slurm_logs} == set(submitted)
-    assert (finished_run / f"results/{REDUCED['run']}/tables/claims.csv").exists()
+    assert (slurm_run / f"results/{REDUCED['run']}/tables/claims.csv").exists()
     print(f"{len(submitted)} Slurm jobs submitted")
