@@ -492,16 +492,47 @@ def _kill_while(run: subprocess.Popen, logs: Path, deadline: float) -> None:
     run.wait()
 
 
-class KilledRun:
-    """The reduced toy world run locally in ``workdir``, killed twice and resumed (fixture
-    finished_run), in a thread of the session (it only waits on its snakemake processes);
-    ``wait`` gives the folder or raises what went wrong."""
+class SessionThread:
+    """``work`` in a thread of the session (it only waits on subprocesses), started at once;
+    ``wait`` gives what it returned or raises what went wrong, for the test that reads it."""
 
-    def __init__(self, workdir: Path):
-        self.workdir, self.process, self.error, self.stopped = workdir, None, None, False
-        (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+    what = "the background task"
+
+    def __init__(self):
+        self.result, self.error = None, None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as err:  # handed to the test that reads it
+            self.error = err
+
+    def work(self):
+        raise NotImplementedError
+
+    def wait(self):
+        self.thread.join(timeout=1800)
+        if self.error is not None:
+            raise self.error
+        assert not self.thread.is_alive(), f"{self.what} took over 30 minutes"
+        return self.result
+
+    def stop(self) -> None:
+        pass
+
+
+class KilledRun(SessionThread):
+    """The reduced toy world run locally in ``workdir``, killed twice and resumed (fixture
+    finished_run); ``wait`` gives the folder."""
+
+    what = "the killed-and-resumed run"
+
+    def __init__(self, workdir: Path):
+        self.workdir, self.process, self.stopped = workdir, None, False
+        (workdir / "config.yaml").write_text(yaml.safe_dump(REDUCED))
+        super().__init__()
 
     def _start(self, cmd, **kwargs) -> subprocess.Popen:
         if self.stopped:
@@ -509,28 +540,19 @@ class KilledRun:
         self.process = subprocess.Popen(cmd, env=offline(), start_new_session=True, **kwargs)
         return self.process
 
-    def _run(self) -> None:
-        try:
-            cmd, deadline = snakemake_command(self.workdir), time.monotonic() + 1200
-            quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for stage in ("decompose", "eval"):
-                _kill_while(
-                    self._start(cmd, **quiet), self.workdir / "results/ci/logs" / stage, deadline
-                )
-                assert not (self.workdir / "results/ci/tables/results.csv").exists()
-                unlock = self._start([*cmd, "--unlock"], **quiet)
-                assert unlock.wait() == 0, "snakemake --unlock failed"
-            with (self.workdir / "snakemake.log").open("w") as out:
-                code = self._start(cmd, stdout=out, stderr=subprocess.STDOUT).wait(timeout=1500)
-            assert code == 0, (self.workdir / "snakemake.log").read_text()[-4000:]
-        except BaseException as err:  # handed to the test that reads the run
-            self.error = err
-
-    def wait(self) -> Path:
-        self.thread.join(timeout=1800)
-        if self.error is not None:
-            raise self.error
-        assert not self.thread.is_alive(), "the killed-and-resumed run took over 30 minutes"
+    def work(self) -> Path:
+        cmd, deadline = snakemake_command(self.workdir), time.monotonic() + 1200
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for stage in ("decompose", "eval"):
+            _kill_while(
+                self._start(cmd, **quiet), self.workdir / "results/ci/logs" / stage, deadline
+            )
+            assert not (self.workdir / "results/ci/tables/results.csv").exists()
+            unlock = self._start([*cmd, "--unlock"], **quiet)
+            assert unlock.wait() == 0, "snakemake --unlock failed"
+        with (self.workdir / "snakemake.log").open("w") as out:
+            code = self._start(cmd, stdout=out, stderr=subprocess.STDOUT).wait(timeout=1500)
+        assert code == 0, (self.workdir / "snakemake.log").read_text()[-4000:]
         return self.workdir
 
     def stop(self) -> None:
@@ -540,33 +562,17 @@ class KilledRun:
             self.process.wait(timeout=60)
 
 
-class AfterRun:
-    """``task(run folder, own folder)`` in a thread of the session once the long run ``after``
-    has ended, so that a late test's own subprocess (the vLLM engine's scoring) runs beside
-    the other late tests; ``wait`` gives what it returned or raises what went wrong."""
+class AfterRun(SessionThread):
+    """``task(run folder, own folder)`` once the long run ``after`` has ended, so that a late
+    test's own subprocess (the vLLM engine's scoring) runs beside the other late tests (its
+    subprocess ends with a timeout of its own)."""
 
     def __init__(self, runs, after: str, task, workdir: Path):
-        self.result, self.error = None, None
-        self.thread = threading.Thread(
-            target=self._run, args=(runs, after, task, workdir), daemon=True
-        )
-        self.thread.start()
+        self.runs, self.after, self.task, self.workdir = runs, after, task, workdir
+        super().__init__()
 
-    def _run(self, runs, after, task, workdir) -> None:
-        try:
-            self.result = task(runs.wait(after), workdir)
-        except BaseException as err:  # handed to the test that reads it
-            self.error = err
-
-    def wait(self):
-        self.thread.join(timeout=1800)
-        if self.error is not None:
-            raise self.error
-        assert not self.thread.is_alive(), "the background task took over 30 minutes"
-        return self.result
-
-    def stop(self) -> None:
-        pass  # its subprocess ends with a timeout of its own
+    def work(self):
+        return self.task(self.runs.wait(self.after), self.workdir)
 
 
 def start_single_checkpoint_run(tmp_path_factory) -> BackgroundRun:
