@@ -221,7 +221,7 @@ def decompose_batch_input(wildcards):
     steps = DECOMPOSE_BATCHES[wildcards.batch]
     inputs = {
         "base": f"{RESULTS}/models/base",
-        "checkpoints": [f"{RESULTS}/checkpoints/step-{s}" for s in steps],
+        "checkpoints": [checkpoint_folder(s) for s in steps],
     }
     if METRICS_ENABLED:
         inputs["base_metrics"] = BASE_METRICS

@@ -80,9 +80,7 @@ def cmd_decompose(args) -> None:
         sigma_tol=args.sigma_tol,
         vector_tol=args.vector_tol,
     )
-    for checkpoint, out, metrics_out, labels in targets:
-        for folder in {out.parent} | ({metrics_out.parent} if metrics_out else set()):
-            folder.mkdir(parents=True, exist_ok=True)
+    for checkpoint, out, metrics_out, labels in targets:  # (atomic writes make the folders)
         meta = decompose(
             args.base,
             checkpoint,
